@@ -1,0 +1,1 @@
+"""Export tools: torch -> ONNX, parity checks, registry records (installed as ``mediqa_sdk.export``)."""

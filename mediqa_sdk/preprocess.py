@@ -1,0 +1,154 @@
+"""Slices to network input: window or normalise, pad to square, area-resize, 3 channels, mean/std.
+
+Every function is pure numpy/OpenCV and takes its constants from a :class:`~mediqa_sdk.registry.Preprocess`
+record, so a retrained model carries its own settings.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .registry import Preprocess
+
+__all__ = [
+    "apply_window",
+    "color_to_unit",
+    "crop_to_field",
+    "normalise_percentiles",
+    "pad_square",
+    "percentile_range",
+    "prepare_color",
+    "prepare_gray",
+    "resize_area",
+    "to_network",
+]
+
+
+def apply_window(image: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Display window in HU: ``clip((x - (c - w/2)) / w, 0, 1)``."""
+    low = center - width / 2.0
+    return np.clip((image - low) / width, 0.0, 1.0, dtype=np.float32)
+
+
+def percentile_range(images: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """Intensities at the ``low`` and ``high`` percentiles of the finite values of ``images``."""
+    finite = images[np.isfinite(images)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    a, b = np.percentile(finite, [low, high])
+    return float(a), float(b)
+
+
+def normalise_percentiles(image: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Robust min-max: ``clip((x - a) / (b - a), 0, 1)`` with ``(a, b)`` from :func:`percentile_range`.
+
+    A constant image (``b == a``) maps to 0.
+    """
+    a, b = bounds
+    if b <= a:
+        return np.zeros(image.shape, dtype=np.float32)
+    return np.clip((image - a) / (b - a), 0.0, 1.0, dtype=np.float32)
+
+
+def pad_square(image: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """Pad the shorter side symmetrically with ``fill`` so that rows == cols."""
+    h, w = image.shape[:2]
+    if h == w:
+        return image
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    out = np.full((side, side, *image.shape[2:]), fill, dtype=image.dtype)
+    out[top : top + h, left : left + w] = image
+    return out
+
+
+def resize_area(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize a square image to ``size`` x ``size`` with OpenCV's area interpolation (deterministic)."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return image.astype(np.float32, copy=False)
+    return cv2.resize(image.astype(np.float32, copy=False), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def color_to_unit(image: np.ndarray) -> np.ndarray:
+    """Scale an RGB image to 0..1 by its bit depth (8-bit if the maximum is <= 255, else 16-bit)."""
+    peak = float(np.nanmax(image)) if image.size else 0.0
+    scale = 255.0 if peak <= 255.0 else 65535.0
+    return np.clip(image / scale, 0.0, 1.0, dtype=np.float32)
+
+
+def crop_to_field(image: np.ndarray, threshold: float = 0.08) -> np.ndarray:
+    """Crop an RGB fundus photo (0..1) to the bounding box of its illuminated field.
+
+    The field is where the luminance exceeds ``threshold`` times its maximum; an image without a dark
+    surround is returned unchanged.
+    """
+    lum = image.mean(axis=-1)
+    peak = float(lum.max()) if lum.size else 0.0
+    if peak <= 0:
+        return image
+    mask = lum > threshold * peak
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0 or cols.size == 0:
+        return image
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def to_network(channels: np.ndarray, pre: Preprocess) -> np.ndarray:
+    """``[S, H, W, 3]`` images in 0..1 -> ``[S, 3, size, size]`` float32, padded, resized, mean/std applied."""
+    out = np.empty((channels.shape[0], 3, pre.size, pre.size), dtype=np.float32)
+    mean = np.asarray(pre.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(pre.std, dtype=np.float32)[:, None, None]
+    for i, img in enumerate(channels):
+        sq = resize_area(pad_square(img, 0.0), pre.size)
+        out[i] = (np.moveaxis(sq, -1, 0) - mean) / std
+    return out
+
+
+def prepare_gray(
+    slices: np.ndarray,
+    pre: Preprocess,
+    *,
+    window: str | None,
+    channels: tuple[str, str, str] | None = None,
+) -> np.ndarray:
+    """Grey slices ``[S, H, W]`` in physical units -> network input ``[S, 3, size, size]``.
+
+    Args:
+        slices: the chosen slices.
+        pre: the model's preprocessing record.
+        window: CT window name (values in HU), or ``None`` for percentile normalisation (MR, non-HU images).
+        channels: channel recipes, default ``pre.gray_channels``: ``"scored"`` = the window, or the
+            percentile normalisation when ``window`` is None; ``"percentile"``; ``"hu_wide"`` =
+            ``clip((x - lo) / (hi - lo), 0, 1)`` over ``pre.hu_wide``.
+    """
+    recipes = channels or pre.gray_channels
+    needs_pct = "percentile" in recipes or ("scored" in recipes and window is None)
+    bounds = percentile_range(slices, *pre.mr_percentiles) if needs_pct else (0.0, 1.0)
+    cache: dict[str, np.ndarray] = {}
+
+    def channel(recipe: str) -> np.ndarray:
+        if recipe not in cache:
+            if recipe == "scored" and window is not None:
+                center, width = pre.ct_windows[window]
+                cache[recipe] = apply_window(slices, center, width)
+            elif recipe in ("scored", "percentile"):
+                cache[recipe] = normalise_percentiles(slices, bounds)
+            else:  # hu_wide
+                lo, hi = pre.hu_wide
+                cache[recipe] = apply_window(slices, (lo + hi) / 2.0, hi - lo)
+        return cache[recipe]
+
+    stacked = np.stack([channel(r) for r in recipes], axis=-1)
+    return to_network(stacked, pre)
+
+
+def prepare_color(slices: np.ndarray, pre: Preprocess) -> np.ndarray:
+    """RGB images ``[S, H, W, 3]`` -> network input: scaled to 0..1, cropped to the field, resized."""
+    unit = [color_to_unit(img) for img in slices]
+    if pre.fundus_crop:
+        unit = [crop_to_field(img) for img in unit]
+    out = np.empty((len(unit), 3, pre.size, pre.size), dtype=np.float32)
+    for i, img in enumerate(unit):
+        out[i] = to_network(img[None], pre)[0]
+    return out

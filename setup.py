@@ -30,6 +30,7 @@ class BuildWithRegistry(build_py):
 
 setup(
     packages=_packages("mediqa_sdk", "mediqa_sdk")
+    + ["mediqa_sdk.models"]  # data-only folder of ONNX graphs
     + _packages("mediqa_sdk.train", "train")
     + _packages("mediqa_sdk.export", "export"),
     cmdclass={"build_py": BuildWithRegistry},

@@ -4,8 +4,8 @@ They let the runtime, its tests and the CLI run end to end before the trained mo
 They are NOT trained and their scores are NOT quality assessments a reader can trust:
 
 - ``classifier-placeholder.onnx``: modality from two image statistics (colour = ``mean|ch0 - ch2|``, which
-  only RGB photographs have; HU-ness = the minimum of the absolute-intensity channel, about -1 where a CT shows
-  air at -1000 HU); region and type are uninformative (small fixed biases towards ``other``,
+  only RGB photographs have; HU-ness = the minimum of the absolute-intensity channel, about -1 where a
+  CT shows air at -1000 HU); region and type are uninformative (small fixed biases towards ``other``,
   ``soft_window``, ``other_mr``, ``color``).
 - ``scorer-placeholder.onnx``: a noise heuristic in the paper's output structure. Per 28x28 patch ``p`` of
   channel 0: noise ``n_p`` = mean absolute Laplacian, score ``s_p = 1 / (1 + (n_p / n_ref)^2)``, weight
@@ -34,8 +34,18 @@ VOCAB = {
     "dim": ["2d", "3d"],
     "modality": ["ct", "mr", "fundus"],
     "region": ["head", "chest", "abdomen", "breast", "eye", "other"],
-    "type": ["lung_window", "soft_window", "brain_window", "bone_window", "t1", "t2", "flair", "pd",
-             "other_mr", "color"],
+    "type": [
+        "lung_window",
+        "soft_window",
+        "brain_window",
+        "bone_window",
+        "t1",
+        "t2",
+        "flair",
+        "pd",
+        "other_mr",
+        "color",
+    ],
 }
 
 
@@ -47,11 +57,15 @@ def build_classifier() -> onnx.ModelProto:
     """Placeholder prompt classifier: image [N,3,224,224] -> modality/region/type logits."""
     n_mod, n_reg, n_typ = (len(VOCAB[k]) for k in ("modality", "region", "type"))
     inits = [
-        _const("c0", np.array([0], np.int64)), _const("c1", np.array([1], np.int64)),
-        _const("c2", np.array([2], np.int64)), _const("c3", np.array([3], np.int64)),
+        _const("c0", np.array([0], np.int64)),
+        _const("c1", np.array([1], np.int64)),
+        _const("c2", np.array([2], np.int64)),
+        _const("c3", np.array([3], np.int64)),
         _const("ax1", np.array([1], np.int64)),
-        _const("k_col", np.array(40.0, np.float32)), _const("t_col", np.array(0.05, np.float32)),
-        _const("k_hu", np.array(10.0, np.float32)), _const("t_hu", np.array(-0.75, np.float32)),
+        _const("k_col", np.array(40.0, np.float32)),
+        _const("t_col", np.array(0.05, np.float32)),
+        _const("k_hu", np.array(10.0, np.float32)),
+        _const("t_hu", np.array(-0.75, np.float32)),
         _const("zero", np.array(0.0, np.float32)),
         _const("region_bias", np.array([[0, 0, 0, 0, -2.0, 0.1]], np.float32)),
         _const("type_bias", np.array([[0, 0.1, 0, 0, 0, 0, 0, 0, 0.1, 0.1]], np.float32)),
@@ -94,12 +108,14 @@ def build_classifier() -> onnx.ModelProto:
 
 
 def build_scorer() -> onnx.ModelProto:
-    """Placeholder scorer: slices [B,S,3,224,224], prompt [B,P] -> score, slice_scores, slice_weights, physics."""
+    """Placeholder scorer: slices [B,S,3,224,224], prompt [B,P] -> the four scorer outputs."""
     p = sum(len(v) for v in VOCAB.values())
     lap = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32).reshape(1, 1, 3, 3) / 4.0
     inits = [
-        _const("c0", np.array([0], np.int64)), _const("c1", np.array([1], np.int64)),
-        _const("c2", np.array([2], np.int64)), _const("ax2", np.array([2], np.int64)),
+        _const("c0", np.array([0], np.int64)),
+        _const("c1", np.array([1], np.int64)),
+        _const("c2", np.array([2], np.int64)),
+        _const("ax2", np.array([2], np.int64)),
         _const("ax123", np.array([1, 2, 3], np.int64)),
         _const("img_shape", np.array([-1, 1, SIZE, SIZE], np.int64)),
         _const("lap", lap),
@@ -109,15 +125,15 @@ def build_scorer() -> onnx.ModelProto:
         _const("eps", np.array(1e-3, np.float32)),
     ]
     nodes = [
-        helper.make_node("Slice", ["slices", "c0", "c1", "ax2"], ["ch0"]),            # [B,S,1,H,W]
-        helper.make_node("Reshape", ["ch0", "img_shape"], ["x"]),                      # [B*S,1,H,W]
+        helper.make_node("Slice", ["slices", "c0", "c1", "ax2"], ["ch0"]),  # [B,S,1,H,W]
+        helper.make_node("Reshape", ["ch0", "img_shape"], ["x"]),  # [B*S,1,H,W]
         helper.make_node("Conv", ["x", "lap"], ["hp"], pads=[1, 1, 1, 1]),
         helper.make_node("Abs", ["hp"], ["ahp"]),
         helper.make_node("AveragePool", ["ahp"], ["noise"], kernel_shape=[28, 28], strides=[28, 28]),
         helper.make_node("Div", ["noise", "n_ref"], ["nr"]),
         helper.make_node("Mul", ["nr", "nr"], ["nr2"]),
         helper.make_node("Add", ["nr2", "one"], ["den"]),
-        helper.make_node("Reciprocal", ["den"], ["s_patch"]),                          # [B*S,1,8,8]
+        helper.make_node("Reciprocal", ["den"], ["s_patch"]),  # [B*S,1,8,8]
         helper.make_node("Add", ["x", "fg_off"], ["xo"]),
         helper.make_node("Relu", ["xo"], ["fg"]),
         helper.make_node("AveragePool", ["fg"], ["fgp"], kernel_shape=[28, 28], strides=[28, 28]),
@@ -125,15 +141,15 @@ def build_scorer() -> onnx.ModelProto:
         helper.make_node("Mul", ["w_patch", "s_patch"], ["ws"]),
         helper.make_node("ReduceSum", ["ws", "ax123"], ["ws_sum"], keepdims=0),
         helper.make_node("ReduceSum", ["w_patch", "ax123"], ["w_sum"], keepdims=0),
-        helper.make_node("Div", ["ws_sum", "w_sum"], ["q_flat"]),                      # [B*S]
+        helper.make_node("Div", ["ws_sum", "w_sum"], ["q_flat"]),  # [B*S]
         helper.make_node("Shape", ["slices"], ["shp"]),
-        helper.make_node("Slice", ["shp", "c0", "c2"], ["bs"]),                        # [B,S]
+        helper.make_node("Slice", ["shp", "c0", "c2"], ["bs"]),  # [B,S]
         helper.make_node("Reshape", ["q_flat", "bs"], ["slice_scores"]),
         helper.make_node("Reshape", ["w_sum", "bs"], ["fg_mass"]),
         helper.make_node("ReduceSum", ["fg_mass", "c1"], ["fg_total"], keepdims=1),
         helper.make_node("Div", ["fg_mass", "fg_total"], ["slice_weights"]),
         helper.make_node("Mul", ["slice_weights", "slice_scores"], ["wq"]),
-        helper.make_node("ReduceSum", ["wq", "c1"], ["score"], keepdims=0),             # [B]
+        helper.make_node("ReduceSum", ["wq", "c1"], ["score"], keepdims=0),  # [B]
         helper.make_node("Unsqueeze", ["score", "c1"], ["score_col"]),
         helper.make_node("Concat", ["score_col", "score_col"], ["physics"], axis=1),
     ]
@@ -156,8 +172,9 @@ def build_scorer() -> onnx.ModelProto:
 
 
 def _finish(graph: onnx.GraphProto, doc: str) -> onnx.ModelProto:
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mediqa-sdk placeholder_graphs")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mediqa-sdk placeholder_graphs"
+    )
     model.ir_version = 8
     model.doc_string = doc
     onnx.checker.check_model(model, full_check=True)
@@ -171,8 +188,10 @@ def write(repo: Path) -> dict[str, dict[str, object]]:
     registry_file = repo / "models.json"
     registry = json.loads(registry_file.read_text())
     out: dict[str, dict[str, object]] = {}
-    for file, model in (("classifier-placeholder.onnx", build_classifier()),
-                        ("scorer-placeholder.onnx", build_scorer())):
+    for file, model in (
+        ("classifier-placeholder.onnx", build_classifier()),
+        ("scorer-placeholder.onnx", build_scorer()),
+    ):
         data = model.SerializeToString(deterministic=True)
         (models_dir / file).write_bytes(data)
         facts = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}

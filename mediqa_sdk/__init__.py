@@ -58,7 +58,27 @@ _WHERE = {
     ),
 }
 
-__all__ = ["__version__", *sorted(_WHERE)]
+__all__ = [
+    "Assessor",
+    "DeviceUnavailableError",
+    "InputTooLargeError",
+    "MediqaError",
+    "MissingDependencyError",
+    "ModelIntegrityError",
+    "MultipleSeriesError",
+    "PhysicsEstimate",
+    "PromptError",
+    "Provenance",
+    "QualityResult",
+    "RegistryError",
+    "ScanReadError",
+    "ScoreOutcome",
+    "UnknownModelError",
+    "UnsupportedFormatError",
+    "WindowScore",
+    "__version__",
+    "load_registry",
+]
 
 
 def __getattr__(name: str) -> Any:

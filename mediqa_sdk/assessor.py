@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from ._version import __version__
@@ -15,8 +16,15 @@ from .engine import Session
 from .errors import MediqaError, RegistryError, ScanReadError
 from .io import DEFAULT_LIMITS, InputItem, ReadLimits, discover_inputs, load_input, load_scan
 from .preprocess import prepare_color, prepare_gray
-from .prompts import ClassifierOutput, Prompt, PromptSet, encode_prompt, modality_from_tags, resolve_prompts, \
-    validate_overrides
+from .prompts import (
+    ClassifierOutput,
+    Prompt,
+    PromptSet,
+    encode_prompt,
+    modality_from_tags,
+    resolve_prompts,
+    validate_overrides,
+)
 from .registry import ModelRecord, Registry, load_registry
 from .result import ModelInfo, PhysicsEstimate, Provenance, QualityResult, WindowScore
 from .scan import Scan
@@ -81,7 +89,8 @@ class Assessor:
         sv, cv = self.scorer.vocabulary, self.classifier.vocabulary
         if (sv.modality, sv.region, sv.type) != (cv.modality, cv.region, cv.type):
             raise RegistryError(
-                f"classifier {self.classifier.name!r} and scorer {self.scorer.name!r} use different vocabularies"
+                f"classifier {self.classifier.name!r} and scorer {self.scorer.name!r} "
+                "use different vocabularies"
             )
         self.device = device
         self.limits = limits
@@ -89,14 +98,17 @@ class Assessor:
         self._classifier_session = Session(self.classifier, device, threads)
 
     def __repr__(self) -> str:
-        return f"Assessor(model={self.scorer.name!r}, classifier={self.classifier.name!r}, device={self.device!r})"
+        return (
+            f"Assessor(model={self.scorer.name!r}, classifier={self.classifier.name!r}, "
+            f"device={self.device!r})"
+        )
 
     @property
     def providers(self) -> tuple[str, ...]:
         """Execution providers the scorer session really uses (empty before the first score)."""
         return self._scorer_session.providers
 
-    # -- public API -------------------------------------------------------------------------------------------
+    # -- public API ---------------------------------------------------------------------------------------
 
     def score(
         self,
@@ -104,7 +116,7 @@ class Assessor:
         *,
         modality: str | None = None,
         region: str | None = None,
-        type: str | None = None,  # noqa: A002 - the prompt is called "type"
+        type: str | None = None,
         series: str | None = None,
         spacing: tuple[float, float, float] | None = None,
     ) -> QualityResult:
@@ -117,8 +129,9 @@ class Assessor:
             series: for a directory holding several DICOM series, the SeriesInstanceUID or SeriesNumber.
             spacing: ``(slice, row, col)`` mm for array input.
         """
-        overrides = validate_overrides(self.scorer.vocabulary,
-                                       {"modality": modality, "region": region, "type": type})
+        overrides = validate_overrides(
+            self.scorer.vocabulary, {"modality": modality, "region": region, "type": type}
+        )
         start = time.perf_counter()
         if isinstance(source, np.ndarray):
             scan = scan_from_array(source, spacing)
@@ -173,16 +186,18 @@ class Assessor:
             yield ScoreOutcome(InputItem(path=path, label=str(path)), error=error)
         yield from self._run_items(items, overrides, max(1, batch_size))
 
-    def iter_items(self, items: list[InputItem], *, batch_size: int = 8,
-                   **prompts: str | None) -> Iterator[ScoreOutcome]:
-        """Like :meth:`iter_score` for inputs already discovered (see :func:`mediqa_sdk.io.discover_inputs`)."""
+    def iter_items(
+        self, items: list[InputItem], *, batch_size: int = 8, **prompts: str | None
+    ) -> Iterator[ScoreOutcome]:
+        """Like :meth:`iter_score` for inputs already found by :func:`mediqa_sdk.io.discover_inputs`."""
         overrides = validate_overrides(self.scorer.vocabulary, prompts)
         yield from self._run_items(items, overrides, max(1, batch_size))
 
-    # -- pipeline ---------------------------------------------------------------------------------------------
+    # -- pipeline -----------------------------------------------------------------------------------------
 
-    def _run_items(self, items: list[InputItem], overrides: dict[str, str],
-                   batch_size: int) -> Iterator[ScoreOutcome]:
+    def _run_items(
+        self, items: list[InputItem], overrides: dict[str, str], batch_size: int
+    ) -> Iterator[ScoreOutcome]:
         def load(item: InputItem) -> tuple[Scan, float]:
             t0 = time.perf_counter()
             scan = load_input(item, self.limits)
@@ -206,7 +221,9 @@ class Assessor:
                     except MediqaError as err:
                         outcomes[offset] = ScoreOutcome(item, error=err)
                     except Exception as err:  # a decoder bug must not end a batch run
-                        wrapped = ScanReadError(f"{item.label}: could not be read ({type(err).__name__}: {err})")
+                        wrapped = ScanReadError(
+                            f"{item.label}: could not be read ({type(err).__name__}: {err})"
+                        )
                         wrapped.__cause__ = err
                         outcomes[offset] = ScoreOutcome(item, error=wrapped)
                     futures[start + offset] = None  # type: ignore[call-overload]  # free the scan
@@ -270,7 +287,10 @@ class Assessor:
             for k, p in enumerate(need):
                 lo, hi = bounds[k], bounds[k + 1]
                 outputs[id(p)] = ClassifierOutput(
-                    **{head: _softmax(raw[head][lo:hi]).mean(axis=0) for head in ("modality", "region", "type")}
+                    **{
+                        head: _softmax(raw[head][lo:hi]).mean(axis=0)
+                        for head in ("modality", "region", "type")
+                    }
                 )
                 share = (hi - lo) / total_slices
                 p.timings["preprocess"] = p.timings.get("preprocess", 0.0) + (t1 - t0) * share
@@ -296,14 +316,26 @@ class Assessor:
             p.prompts = prompts
             p.warnings.extend(warns)
             for type_prompt in prompts.types:
-                window = type_prompt.value if (prompts.modality.value == "ct" and scan.format != "image"
-                                               and type_prompt.value in self.scorer.preprocess.ct_windows) else None
+                window = (
+                    type_prompt.value
+                    if (
+                        prompts.modality.value == "ct"
+                        and scan.format != "image"
+                        and type_prompt.value in self.scorer.preprocess.ct_windows
+                    )
+                    else None
+                )
                 if scan.is_color:
                     x = prepare_color(p.chosen, self.scorer.preprocess)
                 else:
                     x = prepare_gray(p.chosen, self.scorer.preprocess, window=window)
-                vec = encode_prompt(self.scorer.vocabulary, prompts.dim.value, prompts.modality.value,
-                                    prompts.region.value, type_prompt.value)
+                vec = encode_prompt(
+                    self.scorer.vocabulary,
+                    prompts.dim.value,
+                    prompts.modality.value,
+                    prompts.region.value,
+                    type_prompt.value,
+                )
                 feeds.append((p, type_prompt, x, vec))
             p.timings["preprocess"] = p.timings.get("preprocess", 0.0) + time.perf_counter() - t0
 
@@ -313,10 +345,12 @@ class Assessor:
             by_slices.setdefault(x.shape[0], []).append(k)
         for group in by_slices.values():
             t0 = time.perf_counter()
-            raw = self._scorer_session.run({
-                "slices": np.stack([feeds[k][2] for k in group]),
-                "prompt": np.stack([feeds[k][3] for k in group]),
-            })
+            raw = self._scorer_session.run(
+                {
+                    "slices": np.stack([feeds[k][2] for k in group]),
+                    "prompt": np.stack([feeds[k][3] for k in group]),
+                }
+            )
             seconds = (time.perf_counter() - t0) / len(group)
             for row, k in enumerate(group):
                 outputs[k] = {name: value[row] for name, value in raw.items()}
@@ -332,7 +366,7 @@ class Assessor:
         t0 = time.perf_counter()
         rec = self.scorer
         prompts = p.prompts
-        assert prompts is not None  # set in _infer  # noqa: S101 - internal invariant
+        assert prompts is not None  # set in _infer
         windows = tuple(
             WindowScore(
                 type=tp.value,
@@ -344,11 +378,18 @@ class Assessor:
         )
         score = _round(float(np.mean([float(o["score"]) for _, o in outs])))
         slice_scores = tuple(_round(float(v)) for v in np.mean([o["slice_scores"] for _, o in outs], axis=0))
-        slice_weights = tuple(_round(float(v)) for v in np.mean([o["slice_weights"] for _, o in outs], axis=0))
+        slice_weights = tuple(
+            _round(float(v)) for v in np.mean([o["slice_weights"] for _, o in outs], axis=0)
+        )
         physics_norm = np.mean([o["physics"] for _, o in outs], axis=0)
         physics = tuple(
-            PhysicsEstimate(spec.name, _round(spec.to_physical(float(physics_norm[i])), 4), spec.unit,
-                            _round(float(np.clip(physics_norm[i], 0.0, 1.0))), spec.description)
+            PhysicsEstimate(
+                spec.name,
+                _round(spec.to_physical(float(physics_norm[i])), 4),
+                spec.unit,
+                _round(float(np.clip(physics_norm[i], 0.0, 1.0))),
+                spec.description,
+            )
             for i, spec in enumerate(rec.physics)
             if spec.modality == prompts.modality.value
         )
@@ -356,8 +397,10 @@ class Assessor:
         grade = band.name if band else "ungraded"
         warnings = list(dict.fromkeys(p.warnings))
         if rec.placeholder:
-            warnings.append(f"model {rec.name!r} is a placeholder, not a trained model: the score is a "
-                            "noise heuristic, not a quality assessment")
+            warnings.append(
+                f"model {rec.name!r} is a placeholder, not a trained model: the score is a "
+                "noise heuristic, not a quality assessment"
+            )
         scan = p.scan
         p.timings["report"] = time.perf_counter() - t0
         p.timings["total"] = sum(p.timings.values())
@@ -383,8 +426,12 @@ class Assessor:
             slice_scores=slice_scores,
             slice_weights=slice_weights,
             windows=windows,
-            prompts={"dim": prompts.dim, "modality": prompts.modality, "region": prompts.region,
-                     "type": prompts.types[0]},
+            prompts={
+                "dim": prompts.dim,
+                "modality": prompts.modality,
+                "region": prompts.region,
+                "type": prompts.types[0],
+            },
             physics=physics,
             header={k: v for k, v in scan.metadata.items() if k not in _HIDDEN_HEADER_KEYS},
             warnings=tuple(warnings),
@@ -396,9 +443,7 @@ class Assessor:
 def scan_from_array(array: np.ndarray, spacing: tuple[float, float, float] | None = None) -> Scan:
     """Wrap an array as a :class:`Scan` (see :meth:`Assessor.score` for the accepted shapes)."""
     arr = np.asarray(array)
-    if arr.ndim == 2:
-        arr, dim = arr[None], "2d"
-    elif arr.ndim == 3 and arr.shape[-1] == 3 and arr.shape[0] > 16:
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3 and arr.shape[0] > 16):
         arr, dim = arr[None], "2d"
     elif arr.ndim == 3:
         dim = "3d" if arr.shape[0] > 1 else "2d"

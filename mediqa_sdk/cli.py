@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -24,9 +25,16 @@ __all__ = ["main"]
 
 # commands that live in the [train] extra: name -> (module, attribute, short help)
 _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "simulate": ("mediqa_sdk.train.data.cli", "simulate_command",
-                 "Simulate a scan at another dose / field strength / photo quality [train extra]."),
-    "data": ("mediqa_sdk.train.data.cli", "data_group", "Data engine: catalogue, labelled sets [train extra]."),
+    "simulate": (
+        "mediqa_sdk.train.data.cli",
+        "simulate_command",
+        "Simulate a scan at another dose / field strength / photo quality [train extra].",
+    ),
+    "data": (
+        "mediqa_sdk.train.data.cli",
+        "data_group",
+        "Data engine: catalogue, labelled sets [train extra].",
+    ),
 }
 _DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 _FORMATS = ("table", "json", "jsonl", "csv")
@@ -55,24 +63,40 @@ class _LazyGroup(click.Group):
 
 
 def _missing_extra(name: str, err: ImportError) -> click.Command:
-    @click.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-                   add_help_option=False)
+    @click.command(
+        name=name,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
     def stub() -> None:
-        click.echo(f"error: 'mediqa {name}' needs the training extra ({err}): "
-                   'pip install "mediqa-sdk[train]"', err=True)
+        click.echo(
+            f"error: 'mediqa {name}' needs the training extra ({err}): pip install \"mediqa-sdk[train]\"",
+            err=True,
+        )
         sys.exit(2)
 
     return stub
 
 
 def _format_option(formats: tuple[str, ...] = _FORMATS) -> Callable[[Any], Any]:
-    return click.option("--format", "fmt", type=click.Choice(formats), default="table", show_default=True,
-                        help="Output format.")
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(formats),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )
 
 
 def _output_option(f: Any) -> Any:
-    return click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
-                        help="Write the data to FILE instead of stdout.")(f)
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, writable=True),
+        default=None,
+        help="Write the data to FILE instead of stdout.",
+    )(f)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,21 +109,43 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--recursive", "-r", is_flag=True, help="Descend into subdirectories.")
 @click.option("--modality", default=None, help="Override the modality prompt (ct, mr, fundus).")
-@click.option("--region", default=None, help="Override the region prompt (head, chest, abdomen, breast, eye, other).")
+@click.option(
+    "--region", default=None, help="Override the region prompt (head, chest, abdomen, breast, eye, other)."
+)
 @click.option("--type", "type_", default=None, help="Override the type prompt (e.g. lung_window, t1, flair).")
 @click.option("--series", default=None, help="Score only this SeriesInstanceUID of DICOM directories.")
 @click.option("--model", default=None, help="Scorer name from `mediqa models` (default: the registry's).")
 @click.option("--classifier", default=None, help="Prompt-classifier name (default: the registry's).")
-@click.option("--device", type=click.Choice(_DEVICES), default="auto", show_default=True,
-              help="Execution device; cuda/tensorrt fail rather than fall back to CPU.")
+@click.option(
+    "--device",
+    type=click.Choice(_DEVICES),
+    default="auto",
+    show_default=True,
+    help="Execution device; cuda/tensorrt fail rather than fall back to CPU.",
+)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per batch.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per batch."
+)
 @_format_option()
 @_output_option
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks for failures.")
-def score(paths: tuple[str, ...], recursive: bool, modality: str | None, region: str | None,
-          type_: str | None, series: str | None, model: str | None, classifier: str | None, device: str,
-          threads: int | None, batch_size: int, fmt: str, output: str | None, verbose: bool) -> None:
+def score(
+    paths: tuple[str, ...],
+    recursive: bool,
+    modality: str | None,
+    region: str | None,
+    type_: str | None,
+    series: str | None,
+    model: str | None,
+    classifier: str | None,
+    device: str,
+    threads: int | None,
+    batch_size: int,
+    fmt: str,
+    output: str | None,
+    verbose: bool,
+) -> None:
     """Score PATHS: NIfTI, DICOM files or series directories, PNG/JPEG/TIFF images, or folders of them.
 
     A directory holding several DICOM series gives one result per series. Exit code: 0 all scored,
@@ -126,13 +172,15 @@ def score(paths: tuple[str, ...], recursive: bool, modality: str | None, region:
         known = sorted({i.series_uid for i in items if i.series_uid})
         items = [i for i in items if i.series_uid == series]
         if not items:
-            raise click.UsageError(f"no DICOM series {series!r} among the inputs; found: {', '.join(known) or 'none'}")
+            raise click.UsageError(
+                f"no DICOM series {series!r} among the inputs; found: {', '.join(known) or 'none'}"
+            )
     failed = 0
     for path, error in failures:
         _fail(error, verbose, str(path))
         failed += 1
     progress = _Progress(len(items)) if len(items) > 1 and sys.stderr.isatty() else None
-    with (open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout)) as stream:  # noqa: SIM115
+    with Path(output).open("w", encoding="utf-8") if output else nullcontext(sys.stdout) as stream:
         writer = OutcomeWriter(stream, fmt)
         for outcome in assessor.iter_items(items, batch_size=batch_size, **overrides):
             if outcome.error is not None:
@@ -159,20 +207,30 @@ def models(fmt: str) -> None:
     registry = load_registry()
     rows = []
     for name, rec in sorted(registry.models.items()):
-        rows.append({
-            "name": name, "task": rec.task, "version": rec.version,
-            "default": registry.defaults.get(rec.task) == name, "placeholder": rec.placeholder,
-            "size": rec.size, "sha256": rec.sha256, "license": rec.license, "contract": rec.contract_version,
-            "description": rec.description,
-        })
+        rows.append(
+            {
+                "name": name,
+                "task": rec.task,
+                "version": rec.version,
+                "default": registry.defaults.get(rec.task) == name,
+                "placeholder": rec.placeholder,
+                "size": rec.size,
+                "sha256": rec.sha256,
+                "license": rec.license,
+                "contract": rec.contract_version,
+                "description": rec.description,
+            }
+        )
     if fmt == "json":
         click.echo(json.dumps({"registry": str(registry.path), "models": rows}, indent=2))
         return
     click.echo(f"registry: {registry.path}")
     for r in rows:
         flags = ", ".join(f for f, on in (("default", r["default"]), ("PLACEHOLDER", r["placeholder"])) if on)
-        click.echo(f"{r['name']}  [{r['task']} v{r['version']}, contract {r['contract']}, {r['size']} bytes, "
-                   f"sha256 {r['sha256'][:12]}…{', ' + flags if flags else ''}]")
+        click.echo(
+            f"{r['name']}  [{r['task']} v{r['version']}, contract {r['contract']}, {r['size']} bytes, "
+            f"sha256 {r['sha256'][:12]}…{', ' + flags if flags else ''}]"
+        )
         click.echo(f"    {r['description']}")
 
 
@@ -189,14 +247,20 @@ def info(fmt: str) -> None:
     ort = report["onnxruntime"]
     click.echo(f"mediqa-sdk {report['mediqa_sdk']}  (Python {report['python']}, {report['platform']})")
     click.echo("packages: " + ", ".join(f"{k} {v}" for k, v in report["packages"].items()))
-    click.echo(f"onnxruntime {ort['imported']} ({ort['device']}); installed: "
-               + ", ".join(f"{k} {v}" for k, v in ort["distributions"].items()))
+    click.echo(
+        f"onnxruntime {ort['imported']} ({ort['device']}); installed: "
+        + ", ".join(f"{k} {v}" for k, v in ort["distributions"].items())
+    )
     if ort["double_install"]:
-        click.echo("WARNING: more than one onnxruntime package is installed; GPU providers may vanish. "
-                   "Uninstall all of them and reinstall mediqa-sdk.")
+        click.echo(
+            "WARNING: more than one onnxruntime package is installed; GPU providers may vanish. "
+            "Uninstall all of them and reinstall mediqa-sdk."
+        )
     gpu = report["gpu"]
-    click.echo(f"GPU: {', '.join(gpu['devices']) if gpu['devices'] else 'none'} "
-               f"(CUDA driver {'found' if gpu['cuda_driver'] else 'not found'})")
+    click.echo(
+        f"GPU: {', '.join(gpu['devices']) if gpu['devices'] else 'none'} "
+        f"(CUDA driver {'found' if gpu['cuda_driver'] else 'not found'})"
+    )
     click.echo("providers:")
     for provider, state in report["providers"]["usable"].items():
         click.echo(f"  {provider}: {state}")
@@ -204,7 +268,9 @@ def info(fmt: str) -> None:
         have = [f"{d} {v}" for d, v in dists.items() if v]
         click.echo(f"extra [{extra}]: {', '.join(have) if have else 'not installed'}")
     reg = report["registry"]
-    click.echo(f"registry: {reg['path']} (defaults: {', '.join(f'{k}={v}' for k, v in reg['defaults'].items())})")
+    click.echo(
+        f"registry: {reg['path']} (defaults: {', '.join(f'{k}={v}' for k, v in reg['defaults'].items())})"
+    )
     if reg["placeholders"]:
         click.echo(f"NOTE: placeholder (untrained) models: {', '.join(reg['placeholders'])}")
 
@@ -221,8 +287,10 @@ class _Progress:
         rate = self.count / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.count) / rate if rate > 0 else 0.0
         filled = int(30 * self.count / self.total)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} "
-                          f"{rate:.1f} scans/s ETA {eta:.0f}s ")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} "
+            f"{rate:.1f} scans/s ETA {eta:.0f}s "
+        )
         self.stream.flush()
 
     def done(self) -> None:

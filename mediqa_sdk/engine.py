@@ -127,13 +127,18 @@ def provider_plan(device: str, record: ModelRecord) -> list[tuple[str, dict[str,
         key = "-".join((record.sha256[:16], ort.__version__, _tensorrt_version(), gpu.names[0]))
         key = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
         engine_dir = cache_dir() / "tensorrt" / key
-        plan.append((_TRT, {
-            "trt_fp16_enable": True,
-            "trt_engine_cache_enable": True,
-            "trt_engine_cache_path": str(engine_dir),
-            "trt_timing_cache_enable": True,
-            "trt_timing_cache_path": str(engine_dir),
-        }))
+        plan.append(
+            (
+                _TRT,
+                {
+                    "trt_fp16_enable": True,
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(engine_dir),
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": str(engine_dir),
+                },
+            )
+        )
     if cuda_ok:
         plan.append((_CUDA, {}))
     return plan + cpu
@@ -141,8 +146,10 @@ def provider_plan(device: str, record: ModelRecord) -> list[tuple[str, dict[str,
 
 def _why_not(provider: str, available: set[str], gpu: GpuInfo) -> str:
     if provider not in available:
-        return (f"{provider} is not available in this onnxruntime build (available: "
-                f"{', '.join(sorted(available))}); install onnxruntime-gpu and pip install \"mediqa-sdk[gpu]\"")
+        return (
+            f"{provider} is not available in this onnxruntime build (available: "
+            f'{", ".join(sorted(available))}); install onnxruntime-gpu and pip install "mediqa-sdk[gpu]"'
+        )
     if not gpu.driver_found:
         return f"{provider} needs an NVIDIA GPU but no CUDA driver (libcuda) was found on this machine"
     return f"{provider} needs an NVIDIA GPU but the CUDA driver reports none"
@@ -175,7 +182,7 @@ class Session:
                 f"{self.record.name!r}; the file is corrupt or was replaced — reinstall mediqa-sdk"
             )
         plan = provider_plan(self.device, self.record)
-        for name, options in plan:
+        for _name, options in plan:
             if "trt_engine_cache_path" in options:
                 Path(options["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
         opts = ort.SessionOptions()
@@ -191,7 +198,7 @@ class Session:
             raise DeviceUnavailableError(
                 f"device={self.device!r} was requested but onnxruntime created the session with "
                 f"{', '.join(used)} (the GPU provider failed to load; check CUDA/cuDNN/TensorRT libraries: "
-                "pip install \"mediqa-sdk[gpu]\")"
+                'pip install "mediqa-sdk[gpu]")'
             )
         self.providers = used
         return session

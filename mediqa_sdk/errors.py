@@ -1,8 +1,9 @@
 """The exception family of mediqa-sdk.
 
 Every error the library raises on purpose is a :class:`MediqaError`. Each subclass also inherits the builtin
-exception a caller would naturally catch (``ValueError`` for bad input, ``KeyError`` for an unknown name, ...),
-so ``except ValueError`` keeps working. Messages name the file or value at fault and what to do about it.
+exception a caller would naturally catch (``ValueError`` for bad input, ``KeyError`` for an unknown
+name, ...), so ``except ValueError`` keeps working. Messages name the file or value at fault and what to
+do about it.
 """
 
 from __future__ import annotations

@@ -16,8 +16,26 @@ from .result import QualityResult
 __all__ = ["FORMATS", "OutcomeWriter", "outcome_record", "summary_row"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
-_CSV_COLUMNS = ("input", "status", "score", "grade", "flagged", "modality", "region", "type", "dim", "axis",
-                "slices", "physics", "warnings", "scorer", "scorer_sha256", "providers", "seconds", "error")
+_CSV_COLUMNS = (
+    "input",
+    "status",
+    "score",
+    "grade",
+    "flagged",
+    "modality",
+    "region",
+    "type",
+    "dim",
+    "axis",
+    "slices",
+    "physics",
+    "warnings",
+    "scorer",
+    "scorer_sha256",
+    "providers",
+    "seconds",
+    "error",
+)
 
 
 def _physics_text(result: QualityResult) -> str:
@@ -56,13 +74,18 @@ def summary_row(outcome: ScoreOutcome) -> dict[str, Any]:
 def outcome_record(outcome: ScoreOutcome) -> dict[str, Any]:
     """The full JSON record of one input: the result's ``to_dict()`` or ``{input, error}``."""
     if outcome.result is None:
-        return {"input": outcome.item.label, "path": str(outcome.item.path), "status": "error",
-                "error": str(outcome.error), "error_type": type(outcome.error).__name__}
+        return {
+            "input": outcome.item.label,
+            "path": str(outcome.item.path),
+            "status": "error",
+            "error": str(outcome.error),
+            "error_type": type(outcome.error).__name__,
+        }
     return {"input": outcome.item.label, "status": "scored", **outcome.result.to_dict()}
 
 
 class OutcomeWriter:
-    """Writes outcomes as they arrive (``jsonl``/``csv`` stream; ``json``/``table`` are written at ``close``)."""
+    """Writes outcomes as they arrive (jsonl, csv) or all at :meth:`close` (json, table)."""
 
     def __init__(self, stream: IO[str], fmt: str) -> None:
         if fmt not in FORMATS:
@@ -90,8 +113,9 @@ class OutcomeWriter:
         """Write what was held back (json, table)."""
         if self.fmt == "json":
             records = [outcome_record(o) for o in self._held]
-            self.stream.write(json.dumps(records[0] if len(records) == 1 else records, indent=2,
-                                         allow_nan=False) + "\n")
+            self.stream.write(
+                json.dumps(records[0] if len(records) == 1 else records, indent=2, allow_nan=False) + "\n"
+            )
         elif self.fmt == "table":
             self.stream.write(render_table(self._held))
         self.stream.flush()
@@ -113,16 +137,20 @@ def render_table(outcomes: list[ScoreOutcome]) -> str:
         res = outcomes[0].result
         out.write("\n")
         for w in res.windows:
-            pairs = ", ".join(f"{i}:{s:.3f}(w{wt:.2f})" for i, s, wt in
-                              zip(res.slice_indices, w.slice_scores, w.slice_weights, strict=True))
+            pairs = ", ".join(
+                f"{i}:{s:.3f}(w{wt:.2f})"
+                for i, s, wt in zip(res.slice_indices, w.slice_scores, w.slice_weights, strict=True)
+            )
             out.write(f"{w.type}: {w.score:.4f}  slices[{res.axis}] {pairs}\n")
         for name, pr in res.prompts.items():
             conf = f", confidence {pr.confidence:.2f}" if pr.confidence is not None else ""
             ev = f", {pr.evidence}" if pr.evidence else ""
             out.write(f"prompt {name}: {pr.value} ({pr.source}{conf}{ev})\n")
         prov = res.provenance
-        out.write(f"model: {prov.scorer.name} v{prov.scorer.version} sha256 {prov.scorer.sha256[:16]}…; "
-                  f"providers: {', '.join(prov.providers)}\n")
+        out.write(
+            f"model: {prov.scorer.name} v{prov.scorer.version} sha256 {prov.scorer.sha256[:16]}…; "
+            f"providers: {', '.join(prov.providers)}\n"
+        )
         for w in res.warnings:
             out.write(f"warning: {w}\n")
     return out.getvalue()

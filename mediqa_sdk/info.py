@@ -13,8 +13,16 @@ from .registry import load_registry
 
 __all__ = ["ORT_DISTRIBUTIONS", "environment_report", "installed_onnxruntimes", "usable_providers"]
 
-ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
-                     "onnxruntime-silicon", "onnxruntime-qnn", "ort-nightly", "ort-nightly-gpu")
+ORT_DISTRIBUTIONS = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-directml",
+    "onnxruntime-openvino",
+    "onnxruntime-silicon",
+    "onnxruntime-qnn",
+    "ort-nightly",
+    "ort-nightly-gpu",
+)
 _OPTIONAL = {
     "dicom": ("pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "python-gdcm"),
     "gpu": ("nvidia-cudnn-cu12", "nvidia-cublas-cu12", "tensorrt-cu12-libs"),
@@ -51,12 +59,16 @@ def usable_providers() -> dict[str, str]:
         opts = ort.SessionOptions()
         opts.log_severity_level = 4
         try:
-            session = ort.InferenceSession(data, sess_options=opts, providers=[provider, "CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                data, sess_options=opts, providers=[provider, "CPUExecutionProvider"]
+            )
         except Exception as err:  # onnxruntime raises plain RuntimeError/Fail here
             report[provider] = f"not usable: {str(err).splitlines()[0][:120]}"
             continue
         used = session.get_providers()
-        report[provider] = "usable" if provider in used else "not usable: fell back to CPU (libraries missing?)"
+        report[provider] = (
+            "usable" if provider in used else "not usable: fell back to CPU (libraries missing?)"
+        )
     return report
 
 
@@ -71,12 +83,21 @@ def environment_report() -> dict[str, Any]:
         "mediqa_sdk": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": {d: _version(d) for d in ("numpy", "pydicom", "nibabel", "opencv-python-headless", "click")},
-        "onnxruntime": {"imported": ort.__version__, "distributions": orts, "double_install": len(orts) > 1,
-                        "device": ort.get_device()},
+        "packages": {
+            d: _version(d) for d in ("numpy", "pydicom", "nibabel", "opencv-python-headless", "click")
+        },
+        "onnxruntime": {
+            "imported": ort.__version__,
+            "distributions": orts,
+            "double_install": len(orts) > 1,
+            "device": ort.get_device(),
+        },
         "providers": {"available": list(ort.get_available_providers()), "usable": usable_providers()},
         "gpu": {"cuda_driver": gpu.driver_found, "devices": list(gpu.names)},
         "extras": {extra: {d: _version(d) for d in dists} for extra, dists in _OPTIONAL.items()},
-        "registry": {"path": str(registry.path), "defaults": dict(registry.defaults),
-                     "placeholders": sorted(n for n, r in registry.models.items() if r.placeholder)},
+        "registry": {
+            "path": str(registry.path),
+            "defaults": dict(registry.defaults),
+            "placeholders": sorted(n for n, r in registry.models.items() if r.placeholder),
+        },
     }

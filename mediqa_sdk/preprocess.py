@@ -95,7 +95,7 @@ def crop_to_field(image: np.ndarray, threshold: float = 0.08) -> np.ndarray:
 
 
 def to_network(channels: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """``[S, H, W, 3]`` images in 0..1 -> ``[S, 3, size, size]`` float32, padded, resized, mean/std applied."""
+    """``[S, H, W, 3]`` images in 0..1 -> ``[S, 3, size, size]`` float32: padded, resized, mean/std."""
     out = np.empty((channels.shape[0], 3, pre.size, pre.size), dtype=np.float32)
     mean = np.asarray(pre.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(pre.std, dtype=np.float32)[:, None, None]

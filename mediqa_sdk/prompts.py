@@ -47,7 +47,10 @@ _MR_TYPE_WORDS: tuple[tuple[str, str], ...] = (
     ("pd", r"\bPD\b|PROTON.?DENS|\bPDW"),
     ("t2", r"\bT2|TSE.?T2|\bSPACE\b|CUBE"),
     ("t1", r"\bT1|MPRAGE|MP-RAGE|\bTFL|\bSPGR|BRAVO|\bVIBE|\bFL3D"),
-    ("other_mr", r"\bDWI\b|\bDTI\b|DIFFUS|\bEPI\b|\bEP2D|\bASL\b|PCASL|BOLD|FMRI|\bSWI\b|FIELD.?MAP|\bTOF\b|MRA"),
+    (
+        "other_mr",
+        r"\bDWI\b|\bDTI\b|DIFFUS|\bEPI\b|\bEP2D|\bASL\b|PCASL|BOLD|FMRI|\bSWI\b|FIELD.?MAP|\bTOF\b|MRA",
+    ),
 )
 
 
@@ -91,8 +94,12 @@ class ClassifierOutput:
 def encode_prompt(vocab: Vocabulary, dim: str, modality: str, region: str, type_: str) -> np.ndarray:
     """``concat(onehot(dim), onehot(modality), onehot(region), onehot(type))`` as float32 ``[P]``."""
     parts = []
-    for values, value in ((vocab.dim, dim), (vocab.modality, modality), (vocab.region, region),
-                          (vocab.type, type_)):
+    for values, value in (
+        (vocab.dim, dim),
+        (vocab.modality, modality),
+        (vocab.region, region),
+        (vocab.type, type_),
+    ):
         hot = np.zeros(len(values), dtype=np.float32)
         hot[values.index(value)] = 1.0
         parts.append(hot)
@@ -111,8 +118,12 @@ def region_from_tags(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     Returns:
         ``(region, evidence)``.
     """
-    for key, label in (("body_part", "BodyPartExamined"), ("series_description", "SeriesDescription"),
-                       ("study_description", "StudyDescription"), ("protocol_name", "ProtocolName")):
+    for key, label in (
+        ("body_part", "BodyPartExamined"),
+        ("series_description", "SeriesDescription"),
+        ("study_description", "StudyDescription"),
+        ("protocol_name", "ProtocolName"),
+    ):
         text = str(metadata.get(key, "")).upper()
         if not text:
             continue
@@ -269,8 +280,10 @@ def resolve_prompts(
     else:
         types = (from_classifier("type", allowed_types),)
     if mod == "ct" and not values_in_hu and "type" not in overrides:
-        warnings.append("CT image not in Hounsfield units (an image file): scored as displayed, "
-                        "intensities normalised by percentiles")
+        warnings.append(
+            "CT image not in Hounsfield units (an image file): scored as displayed, "
+            "intensities normalised by percentiles"
+        )
     return PromptSet(dim=Prompt(dim, "input"), modality=modality, region=region, types=types), tuple(warnings)
 
 

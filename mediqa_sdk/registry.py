@@ -103,7 +103,7 @@ class SalientSpec:
 class PhysicsSpec:
     """One physical parameter the scorer estimates, with the mapping from its normalised output.
 
-    For ``mapping == "log"``: ``value = lo * (hi / lo) ** norm`` and ``norm = log(value / lo) / log(hi / lo)``.
+    For ``mapping == "log"``: ``value = lo * (hi / lo) ** norm``, ``norm = log(value / lo) / log(hi / lo)``.
     """
 
     name: str
@@ -266,7 +266,8 @@ def _parse_record(obj: Mapping[str, Any], where: str, models_dir: Path) -> Model
     if contract not in SUPPORTED_CONTRACTS[task]:
         raise RegistryError(
             f"{where}: {task} contract version {contract!r} is not supported by this SDK "
-            f"(supports {list(SUPPORTED_CONTRACTS[task])}); a newer mediqa-sdk is needed: pip install -U mediqa-sdk"
+            f"(supports {list(SUPPORTED_CONTRACTS[task])}); "
+            "a newer mediqa-sdk is needed: pip install -U mediqa-sdk"
         )
     sha = _str(obj, "sha256", where)
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
@@ -292,7 +293,9 @@ def _parse_record(obj: Mapping[str, Any], where: str, models_dir: Path) -> Model
             upper=float(g["upper"]),
             flag=bool(g.get("flag", False)),
         )
-        for g in (_mapping(x, f"{where}: grades") for x in _sequence(obj.get("grades", []), f"{where}: grades"))
+        for g in (
+            _mapping(x, f"{where}: grades") for x in _sequence(obj.get("grades", []), f"{where}: grades")
+        )
     )
     salient = _mapping(obj.get("salient", {}), f"{where}: salient")
     return ModelRecord(
@@ -321,15 +324,19 @@ def _parse_record(obj: Mapping[str, Any], where: str, models_dir: Path) -> Model
 
 
 def _parse_vocabulary(obj: Mapping[str, Any], where: str) -> Vocabulary:
-    lists = {k: tuple(str(v) for v in _sequence(obj.get(k), f"{where}: vocabulary.{k}")) for k in
-             ("dim", "modality", "region", "type")}
+    lists = {
+        k: tuple(str(v) for v in _sequence(obj.get(k), f"{where}: vocabulary.{k}"))
+        for k in ("dim", "modality", "region", "type")
+    }
     for key, values in lists.items():
         if not values or len(set(values)) != len(values):
             raise RegistryError(f"{where}: vocabulary.{key} must be a non-empty list of distinct names")
     by_mod_raw = _mapping(obj.get("types_by_modality"), f"{where}: vocabulary.types_by_modality")
     by_mod = {str(m): tuple(str(t) for t in ts) for m, ts in by_mod_raw.items()}
     for mod, types in by_mod.items():
-        unknown = [t for t in types if t not in lists["type"]] + ([mod] if mod not in lists["modality"] else [])
+        unknown = [t for t in types if t not in lists["type"]] + (
+            [mod] if mod not in lists["modality"] else []
+        )
         if unknown:
             raise RegistryError(f"{where}: vocabulary.types_by_modality names unknown values {unknown}")
     return Vocabulary(types_by_modality=by_mod, **lists)
@@ -370,7 +377,9 @@ def _parse_salient(obj: Mapping[str, Any], where: str) -> SalientSpec:
     if unknown:
         raise RegistryError(f"{where}: salient has unknown keys {sorted(unknown)}")
     try:
-        spec = SalientSpec(**{k: (int(v) if k in ("n_slices", "subsample") else float(v)) for k, v in obj.items()})
+        spec = SalientSpec(
+            **{k: (int(v) if k in ("n_slices", "subsample") else float(v)) for k, v in obj.items()}
+        )
     except (TypeError, ValueError) as err:
         raise RegistryError(f"{where}: salient settings are malformed ({err})") from err
     if spec.n_slices < 1 or spec.subsample < 1:

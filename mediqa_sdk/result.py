@@ -110,8 +110,10 @@ class QualityResult:
         mod = self.prompts.get("modality")
         what = f"{mod.value}/{self.prompts['region'].value}" if mod else "?"
         flag = ", FLAGGED" if self.flagged else ""
-        return (f"QualityResult({self.label!r}: score={self.score:.3f} ({self.grade}{flag}), {self.dim} {what}, "
-                f"slices={list(self.slice_indices)}, warnings={len(self.warnings)})")
+        return (
+            f"QualityResult({self.label!r}: score={self.score:.3f} ({self.grade}{flag}), {self.dim} {what}, "
+            f"slices={list(self.slice_indices)}, warnings={len(self.warnings)})"
+        )
 
 
 def _plain(value: Any) -> Any:

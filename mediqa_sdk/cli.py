@@ -185,7 +185,7 @@ def score(
         for outcome in assessor.iter_items(items, batch_size=batch_size, **overrides):
             if outcome.error is not None:
                 failed += 1
-                _fail(outcome.error, verbose, outcome.item.label)
+                _fail(outcome.error, verbose, outcome.item.label if outcome.item.files else str(outcome.item.path))
             writer.write(outcome)
             if progress:
                 progress.step()
@@ -298,10 +298,16 @@ class _Progress:
         self.stream.flush()
 
 
-def _fail(error: BaseException | None, verbose: bool, label: str = "") -> None:
+def _fail(error: BaseException | None, verbose: bool, where: str = "") -> None:
+    """One line per failure: ``error: WHERE: PROBLEM`` (the loader's own leading file name is not repeated)."""
     message = str(error)
-    if label and label not in message:
-        message = f"{label}: {message}"
+    if where:
+        name = Path(where).name
+        for prefix in (f"{where}: ", f"{name}: "):
+            if message.startswith(prefix):
+                message = message[len(prefix) :]
+                break
+        message = f"{where}: {message}"
     click.echo(f"error: {message}", err=True)
     if verbose and error is not None:
         click.echo("".join(traceback.format_exception(error)).rstrip(), err=True)

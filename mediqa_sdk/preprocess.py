@@ -51,8 +51,8 @@ def normalise_percentiles(image: np.ndarray, bounds: tuple[float, float]) -> np.
     return np.clip((image - a) / (b - a), 0.0, 1.0, dtype=np.float32)
 
 
-def pad_square(image: np.ndarray, fill: float = 0.0) -> np.ndarray:
-    """Pad the shorter side symmetrically with ``fill`` so that rows == cols."""
+def pad_square(image: np.ndarray, fill: float | np.ndarray = 0.0) -> np.ndarray:
+    """Pad the shorter side symmetrically with ``fill`` (a scalar or one value per channel): rows == cols."""
     h, w = image.shape[:2]
     if h == w:
         return image
@@ -95,12 +95,16 @@ def crop_to_field(image: np.ndarray, threshold: float = 0.08) -> np.ndarray:
 
 
 def to_network(channels: np.ndarray, pre: Preprocess) -> np.ndarray:
-    """``[S, H, W, 3]`` images in 0..1 -> ``[S, 3, size, size]`` float32: padded, resized, mean/std."""
+    """``[S, H, W, 3]`` images in 0..1 -> ``[S, 3, size, size]`` float32: padded, resized, mean/std.
+
+    Padding uses each channel's minimum, i.e. its background, so padding never adds a value the image lacks
+    (padding an MR's absolute-intensity channel with 0 would make it look like air in a CT).
+    """
     out = np.empty((channels.shape[0], 3, pre.size, pre.size), dtype=np.float32)
     mean = np.asarray(pre.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(pre.std, dtype=np.float32)[:, None, None]
     for i, img in enumerate(channels):
-        sq = resize_area(pad_square(img, 0.0), pre.size)
+        sq = resize_area(pad_square(img, img.min(axis=(0, 1))), pre.size)
         out[i] = (np.moveaxis(sq, -1, 0) - mean) / std
     return out
 

@@ -55,8 +55,13 @@ def test_a_failed_input_is_one_line_and_exit_code_1_and_the_batch_goes_on(inputs
     assert len(errors) == 1 and "broken.nii.gz" in errors[0] and "Traceback" not in res.stderr
 
 
-def test_verbose_adds_the_traceback(inputs):
-    res = _run("score", "--verbose", str(inputs["bad"]))
+def test_verbose_adds_the_traceback(inputs, tmp_path):
+    truncated = tmp_path / "truncated.nii.gz"
+    truncated.write_bytes(inputs["ct"].read_bytes()[:4000])
+    quiet = _run("score", str(truncated))
+    assert quiet.exit_code == 1 and "Traceback" not in quiet.stderr
+    assert quiet.stderr.count("truncated.nii.gz") == 1 and len(quiet.stderr.strip().splitlines()) == 1
+    res = _run("score", "--verbose", str(truncated))
     assert res.exit_code == 1 and "Traceback" in res.stderr
 
 

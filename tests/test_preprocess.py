@@ -62,7 +62,7 @@ def test_classifier_channels_carry_absolute_hu(registry):
     pre = registry.get(None, "classifier").preprocess
     assert pre.gray_channels == ("percentile", "hu_wide", "percentile")
     ct = prepare_gray(ct_volume(n_slices=7, size=64)[3:4], pre, window=None)
-    mr = prepare_gray(mr_slice(size=64)[None], pre, window=None)
+    mr = prepare_gray(mr_slice(size=64)[None, :, :40], pre, window=None)  # non-square: padded
     assert ct[0, 1].min() == pytest.approx(-1.0, abs=0.02)  # air at -1024..-1000 HU
     assert mr[0, 1].min() > -0.6  # MR background 0 is far above air in HU terms
 

@@ -15,7 +15,7 @@ from ._version import __version__
 from .engine import Session
 from .errors import MediqaError, RegistryError, ScanReadError
 from .io import DEFAULT_LIMITS, InputItem, ReadLimits, discover_inputs, load_input, load_scan
-from .preprocess import prepare_color, prepare_gray
+from .preprocess import classifier_input, scorer_input, scoring_window
 from .prompts import (
     ClassifierOutput,
     Prompt,
@@ -266,12 +266,9 @@ class Assessor:
         return prepared
 
     def _classifier_input(self, p: _Prepared) -> np.ndarray:
-        pre = self.classifier.preprocess
-        unique = np.unique(np.asarray(p.selection.indices), return_index=True)[1]
-        slices = p.chosen[np.sort(unique)]
-        if p.scan.is_color:
-            return prepare_color(slices, pre)
-        return prepare_gray(slices, pre, window=None)
+        first = np.unique(np.asarray(p.selection.indices), return_index=True)[1]
+        slices = p.chosen[np.sort(first)]
+        return classifier_input(slices, self.classifier.preprocess, is_color=p.scan.is_color)
 
     def _classify(self, batch: list[_Prepared]) -> list[ClassifierOutput | None]:
         need = [p for p in batch if len(p.overrides) < 3]
@@ -297,47 +294,65 @@ class Assessor:
                 p.timings["classify"] = (t2 - t1) * share
         return [outputs.get(id(p)) for p in batch]
 
+    def _feeds(
+        self, p: _Prepared, probs: ClassifierOutput | None
+    ) -> list[tuple[Prompt, np.ndarray, np.ndarray]]:
+        """Resolve one scan's prompts; build ``(type prompt, slices, prompt vector)`` for each type."""
+        scan = p.scan
+        t0 = time.perf_counter()
+        prompts, warns = resolve_prompts(
+            self.scorer.vocabulary,
+            self.scorer.preprocess,
+            dim=scan.dim,
+            metadata=scan.metadata,
+            overrides=p.overrides,
+            classify=(lambda: probs) if probs is not None else None,
+            values_in_hu=scan.format != "image",
+            warn_confidence=self.scorer.prompt_warn_confidence,
+        )
+        p.prompts = prompts
+        p.warnings.extend(warns)
+        out = []
+        for type_prompt in prompts.types:
+            window = scoring_window(
+                self.scorer.preprocess, prompts.modality.value, type_prompt.value, scan.format != "image"
+            )
+            x = scorer_input(p.chosen, self.scorer.preprocess, is_color=scan.is_color, window=window)
+            vec = encode_prompt(
+                self.scorer.vocabulary,
+                prompts.dim.value,
+                prompts.modality.value,
+                prompts.region.value,
+                type_prompt.value,
+            )
+            out.append((type_prompt, x, vec))
+        p.timings["preprocess"] = p.timings.get("preprocess", 0.0) + time.perf_counter() - t0
+        return out
+
+    def network_inputs(
+        self, source: str | Path | np.ndarray, **prompts: str | None
+    ) -> tuple[PromptSet, list[tuple[str, np.ndarray, np.ndarray]]]:
+        """The scorer inputs the runtime would build for ``source``: ``(prompts, [(type, slices, prompt)])``.
+
+        Training on a user's manifest and the evaluation ablations use this, so they see what scoring sees.
+        """
+        overrides = validate_overrides(self.scorer.vocabulary, prompts)
+        start = time.perf_counter()
+        scan = (
+            scan_from_array(source)
+            if isinstance(source, np.ndarray)
+            else load_scan(source, limits=self.limits)
+        )
+        prepared = self._prepare(scan, overrides, time.perf_counter() - start)
+        feeds = self._feeds(prepared, self._classify([prepared])[0])
+        assert prepared.prompts is not None  # set by _feeds
+        return prepared.prompts, [(tp.value, x, vec) for tp, x, vec in feeds]
+
     def _infer(self, batch: list[_Prepared]) -> list[QualityResult]:
         classified = self._classify(batch)
         feeds: list[tuple[_Prepared, Prompt, np.ndarray, np.ndarray]] = []
         for p, probs in zip(batch, classified, strict=True):
-            scan = p.scan
-            t0 = time.perf_counter()
-            prompts, warns = resolve_prompts(
-                self.scorer.vocabulary,
-                self.scorer.preprocess,
-                dim=scan.dim,
-                metadata=scan.metadata,
-                overrides=p.overrides,
-                classify=(lambda probs=probs: probs) if probs is not None else None,  # type: ignore[misc]
-                values_in_hu=scan.format != "image",
-                warn_confidence=self.scorer.prompt_warn_confidence,
-            )
-            p.prompts = prompts
-            p.warnings.extend(warns)
-            for type_prompt in prompts.types:
-                window = (
-                    type_prompt.value
-                    if (
-                        prompts.modality.value == "ct"
-                        and scan.format != "image"
-                        and type_prompt.value in self.scorer.preprocess.ct_windows
-                    )
-                    else None
-                )
-                if scan.is_color:
-                    x = prepare_color(p.chosen, self.scorer.preprocess)
-                else:
-                    x = prepare_gray(p.chosen, self.scorer.preprocess, window=window)
-                vec = encode_prompt(
-                    self.scorer.vocabulary,
-                    prompts.dim.value,
-                    prompts.modality.value,
-                    prompts.region.value,
-                    type_prompt.value,
-                )
-                feeds.append((p, type_prompt, x, vec))
-            p.timings["preprocess"] = p.timings.get("preprocess", 0.0) + time.perf_counter() - t0
+            feeds.extend((p, tp, x, vec) for tp, x, vec in self._feeds(p, probs))
 
         outputs: list[dict[str, np.ndarray]] = [{} for _ in feeds]
         by_slices: dict[int, list[int]] = {}

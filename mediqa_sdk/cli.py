@@ -185,7 +185,11 @@ def score(
         for outcome in assessor.iter_items(items, batch_size=batch_size, **overrides):
             if outcome.error is not None:
                 failed += 1
-                _fail(outcome.error, verbose, outcome.item.label if outcome.item.files else str(outcome.item.path))
+                _fail(
+                    outcome.error,
+                    verbose,
+                    outcome.item.label if outcome.item.files else str(outcome.item.path),
+                )
             writer.write(outcome)
             if progress:
                 progress.step()
@@ -299,7 +303,7 @@ class _Progress:
 
 
 def _fail(error: BaseException | None, verbose: bool, where: str = "") -> None:
-    """One line per failure: ``error: WHERE: PROBLEM`` (the loader's own leading file name is not repeated)."""
+    """One line per failure, ``error: WHERE: PROBLEM``, without repeating the file name the loader put first."""
     message = str(error)
     if where:
         name = Path(where).name

@@ -13,6 +13,7 @@ from .registry import Preprocess
 
 __all__ = [
     "apply_window",
+    "classifier_input",
     "color_to_unit",
     "crop_to_field",
     "normalise_percentiles",
@@ -21,6 +22,8 @@ __all__ = [
     "prepare_color",
     "prepare_gray",
     "resize_area",
+    "scorer_input",
+    "scoring_window",
     "to_network",
 ]
 
@@ -156,3 +159,23 @@ def prepare_color(slices: np.ndarray, pre: Preprocess) -> np.ndarray:
     for i, img in enumerate(unit):
         out[i] = to_network(img[None], pre)[0]
     return out
+
+
+def scoring_window(pre: Preprocess, modality: str, type_: str, values_in_hu: bool) -> str | None:
+    """The CT window a type names when the values are HU, else ``None`` (percentile normalisation)."""
+    if modality == "ct" and values_in_hu and type_ in pre.ct_windows:
+        return type_
+    return None
+
+
+def scorer_input(slices: np.ndarray, pre: Preprocess, *, is_color: bool, window: str | None) -> np.ndarray:
+    """The scorer's input for slices of one scan (``[S, H, W]`` grey or ``[S, H, W, 3]`` colour).
+
+    The runtime and the training code both build network input here, so they cannot drift apart.
+    """
+    return prepare_color(slices, pre) if is_color else prepare_gray(slices, pre, window=window)
+
+
+def classifier_input(slices: np.ndarray, pre: Preprocess, *, is_color: bool) -> np.ndarray:
+    """The prompt classifier's input: colour as RGB, grey with the record's modality-agnostic channels."""
+    return prepare_color(slices, pre) if is_color else prepare_gray(slices, pre, window=None)

@@ -33,16 +33,25 @@ def new_uid(seed: int | None = None) -> str:
 # ---------------------------------------------------------------- NIfTI
 
 
-def marker_volume(shape: Sequence[int], marker: Sequence[int], value: float = 1000.0,
-                  dtype: type = np.int16) -> np.ndarray:
+def marker_volume(
+    shape: Sequence[int], marker: Sequence[int], value: float = 1000.0, dtype: type = np.int16
+) -> np.ndarray:
     """Zeros of ``shape`` with one voxel at ``marker`` set to ``value``."""
     vol = np.zeros(tuple(shape), dtype=dtype)
     vol[tuple(marker)] = value
     return vol
 
 
-def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None, *, slope: float | None = None,
-                inter: float | None = None, nifti2: bool = False, slice_dim: int | None = None) -> Path:
+def write_nifti(
+    path: Path,
+    array: np.ndarray,
+    affine: np.ndarray | None = None,
+    *,
+    slope: float | None = None,
+    inter: float | None = None,
+    nifti2: bool = False,
+    slice_dim: int | None = None,
+) -> Path:
     """Write ``array`` (voxel order i, j, k[, t]) as NIfTI; gzip when the name ends in ``.gz``.
 
     Any file name works (the format is not taken from the extension); parent folders are created.
@@ -93,9 +102,21 @@ def write_nifti_header_only(path: Path, shape: Sequence[int], dtype: type = np.i
 # ---------------------------------------------------------------- DICOM
 
 
-def _base_dataset(modality: str, sop_class: str, rows: int, cols: int, *, series_uid: str, study_uid: str,
-                  series_number: int, description: str, photometric: str, dtype: np.dtype,
-                  samples: int = 1, bits_stored: int | None = None):  # type: ignore[no-untyped-def]
+def _base_dataset(
+    modality: str,
+    sop_class: str,
+    rows: int,
+    cols: int,
+    *,
+    series_uid: str,
+    study_uid: str,
+    series_number: int,
+    description: str,
+    photometric: str,
+    dtype: np.dtype,
+    samples: int = 1,
+    bits_stored: int | None = None,
+):  # type: ignore[no-untyped-def]
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -221,9 +242,19 @@ def write_dicom_series(
     for k in range(n):
         if k in skip_slices:
             continue
-        ds = _base_dataset(modality, sop_class, rows, cols, series_uid=series_uid, study_uid=study_uid,
-                           series_number=series_number, description=description, photometric=photometric,
-                           dtype=volume.dtype, bits_stored=bits_stored)
+        ds = _base_dataset(
+            modality,
+            sop_class,
+            rows,
+            cols,
+            series_uid=series_uid,
+            study_uid=study_uid,
+            series_number=series_number,
+            description=description,
+            photometric=photometric,
+            dtype=volume.dtype,
+            bits_stored=bits_stored,
+        )
         ds.SOPInstanceUID = new_uid(seed * 100_000 + series_number * 1000 + k)
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.InstanceNumber = instances[k]
@@ -247,8 +278,16 @@ def write_dicom_series(
     return written
 
 
-def write_dicom_file(path: Path, image: np.ndarray, *, modality: str = "CT", photometric: str | None = None,
-                     preamble: bool = True, gz: bool = False, **kwargs: object) -> Path:
+def write_dicom_file(
+    path: Path,
+    image: np.ndarray,
+    *,
+    modality: str = "CT",
+    photometric: str | None = None,
+    preamble: bool = True,
+    gz: bool = False,
+    **kwargs: object,
+) -> Path:
     """One single-frame DICOM file: grey ``(rows, cols)`` or RGB ``(rows, cols, 3)`` uint8.
 
     Extra keyword arguments are DICOM keywords set on the dataset.
@@ -257,9 +296,19 @@ def write_dicom_file(path: Path, image: np.ndarray, *, modality: str = "CT", pho
 
     color = image.ndim == 3
     sop = SecondaryCaptureImageStorage if color else (CTImageStorage if modality == "CT" else MRImageStorage)
-    ds = _base_dataset(modality, sop, image.shape[0], image.shape[1], series_uid=new_uid(11), study_uid=new_uid(12),
-                       series_number=1, description="", photometric=photometric or ("RGB" if color else "MONOCHROME2"),
-                       dtype=image.dtype, samples=3 if color else 1)
+    ds = _base_dataset(
+        modality,
+        sop,
+        image.shape[0],
+        image.shape[1],
+        series_uid=new_uid(11),
+        study_uid=new_uid(12),
+        series_number=1,
+        description="",
+        photometric=photometric or ("RGB" if color else "MONOCHROME2"),
+        dtype=image.dtype,
+        samples=3 if color else 1,
+    )
     ds.SOPInstanceUID = new_uid(13)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     for key, value in kwargs.items():
@@ -301,17 +350,35 @@ def write_dicomdir(path: Path) -> Path:
     return _save(ds, Path(path))
 
 
-def write_enhanced_dicom(path: Path, frames: np.ndarray, positions: Sequence[Sequence[float]], *,
-                         orientation: Sequence[float] = AXIAL, pixel_spacing: Sequence[float] = (1.0, 1.0),
-                         slope: float = 1.0, intercept: float = 0.0, modality: str = "MR") -> Path:
+def write_enhanced_dicom(
+    path: Path,
+    frames: np.ndarray,
+    positions: Sequence[Sequence[float]],
+    *,
+    orientation: Sequence[float] = AXIAL,
+    pixel_spacing: Sequence[float] = (1.0, 1.0),
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    modality: str = "MR",
+) -> Path:
     """An enhanced multi-frame file: frame ``k`` at ``positions[k]``, geometry in functional groups."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
 
     sop = "1.2.840.10008.5.1.4.1.1.4.1" if modality == "MR" else "1.2.840.10008.5.1.4.1.1.2.1"
     n, rows, cols = frames.shape
-    ds = _base_dataset(modality, sop, rows, cols, series_uid=new_uid(41), study_uid=new_uid(42),
-                       series_number=7, description="enhanced", photometric="MONOCHROME2", dtype=frames.dtype)
+    ds = _base_dataset(
+        modality,
+        sop,
+        rows,
+        cols,
+        series_uid=new_uid(41),
+        study_uid=new_uid(42),
+        series_number=7,
+        description="enhanced",
+        photometric="MONOCHROME2",
+        dtype=frames.dtype,
+    )
     ds.SOPInstanceUID = new_uid(43)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.NumberOfFrames = n
@@ -344,8 +411,14 @@ def write_enhanced_dicom(path: Path, frames: np.ndarray, positions: Sequence[Seq
     return _save(ds, Path(path))
 
 
-def write_mosaic_dicom(path: Path, slices: np.ndarray, *, spacing: Sequence[float] = (3.0, 2.0, 2.0),
-                       orientation: Sequence[float] = AXIAL, centre: Sequence[float] = (0.0, 0.0, 0.0)) -> Path:
+def write_mosaic_dicom(
+    path: Path,
+    slices: np.ndarray,
+    *,
+    spacing: Sequence[float] = (3.0, 2.0, 2.0),
+    orientation: Sequence[float] = AXIAL,
+    centre: Sequence[float] = (0.0, 0.0, 0.0),
+) -> Path:
     """A Siemens-style mosaic (ImageType MOSAIC, NumberOfImagesInMosaic in (0019,100A), no CSA header).
 
     Slice ``k`` goes to tile ``k`` (row-major in a ``ceil(sqrt(n))`` grid); the geometry is what a Siemens
@@ -359,8 +432,18 @@ def write_mosaic_dicom(path: Path, slices: np.ndarray, *, spacing: Sequence[floa
         mosaic[r * rows : (r + 1) * rows, c * cols : (c + 1) * cols] = slices[k]
     from pydicom.uid import MRImageStorage
 
-    ds = _base_dataset("MR", MRImageStorage, rows * grid, cols * grid, series_uid=new_uid(51), study_uid=new_uid(52),
-                       series_number=3, description="mosaic", photometric="MONOCHROME2", dtype=slices.dtype)
+    ds = _base_dataset(
+        "MR",
+        MRImageStorage,
+        rows * grid,
+        cols * grid,
+        series_uid=new_uid(51),
+        study_uid=new_uid(52),
+        series_number=3,
+        description="mosaic",
+        photometric="MONOCHROME2",
+        dtype=slices.dtype,
+    )
     ds.SOPInstanceUID = new_uid(53)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"]
@@ -371,8 +454,11 @@ def write_mosaic_dicom(path: Path, slices: np.ndarray, *, spacing: Sequence[floa
     ds.ImageOrientationPatient = [f"{v:g}" for v in orientation]
     row_cos, col_cos = np.array(orientation[:3]), np.array(orientation[3:])
     first_slice = np.asarray(centre, float)  # top-left voxel of tile 0
-    virtual = (first_slice - col_cos * spacing[1] * (rows * grid - rows) / 2
-               - row_cos * spacing[2] * (cols * grid - cols) / 2)
+    virtual = (
+        first_slice
+        - col_cos * spacing[1] * (rows * grid - rows) / 2
+        - row_cos * spacing[2] * (cols * grid - cols) / 2
+    )
     ds.ImagePositionPatient = [f"{v:.6g}" for v in virtual]
     ds.add_new((0x0019, 0x0010), "LO", "SIEMENS MR HEADER")
     ds.add_new((0x0019, 0x100A), "US", n)
@@ -435,11 +521,16 @@ def write_tiff(path: Path, pages: np.ndarray | Sequence[np.ndarray]) -> Path:
 
 
 def write_png_header_only(path: Path, width: int, height: int) -> Path:
-    """A PNG whose IHDR claims ``width`` x ``height`` but holds almost no data (a decompression bomb stand-in)."""
+    """A PNG whose IHDR claims ``width`` x ``height`` but holds almost no data (a bomb stand-in)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
     idat_data = zlib.compress(b"\x00" * 16)
-    idat = struct.pack(">I", len(idat_data)) + b"IDAT" + idat_data + struct.pack(">I", zlib.crc32(b"IDAT" + idat_data))
+    idat = (
+        struct.pack(">I", len(idat_data))
+        + b"IDAT"
+        + idat_data
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat_data))
+    )
     iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
     Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + idat + iend)
     return Path(path)
@@ -448,18 +539,34 @@ def write_png_header_only(path: Path, width: int, height: int) -> Path:
 # ---------------------------------------------------------------- NRRD / MetaImage
 
 
-def write_nrrd(path: Path, array: np.ndarray, *, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-               directions: np.ndarray | None = None, origin: Sequence[float] = (0.0, 0.0, 0.0),
-               space: str = "left-posterior-superior", encoding: str = "raw", detached: bool = False) -> Path:
-    """An NRRD file of ``array`` (axis 0 fastest, like ITK/Slicer write them); ``.nhdr`` + ``.raw`` if detached.
+def write_nrrd(
+    path: Path,
+    array: np.ndarray,
+    *,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    directions: np.ndarray | None = None,
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    space: str = "left-posterior-superior",
+    encoding: str = "raw",
+    detached: bool = False,
+) -> Path:
+    """An NRRD file of ``array`` (axis 0 fastest, as ITK/Slicer write it); ``.nhdr`` + ``.raw`` if detached.
 
     ``directions`` columns are the axis directions (unit vectors, in ``space``); identity by default.
     """
     array = np.asarray(array)
-    types = {"int16": "short", "uint16": "ushort", "uint8": "uchar", "int32": "int", "float32": "float",
-             "float64": "double"}
+    types = {
+        "int16": "short",
+        "uint16": "ushort",
+        "uint8": "uchar",
+        "int32": "int",
+        "float32": "float",
+        "float64": "double",
+    }
     dirs = np.eye(array.ndim) if directions is None else np.asarray(directions, float)
-    vecs = " ".join("(" + ",".join(f"{v:.10g}" for v in dirs[:, i] * spacing[i]) + ")" for i in range(array.ndim))
+    vecs = " ".join(
+        "(" + ",".join(f"{v:.10g}" for v in dirs[:, i] * spacing[i]) + ")" for i in range(array.ndim)
+    )
     lines = [
         "NRRD0004",
         f"type: {types[array.dtype.name]}",
@@ -476,6 +583,7 @@ def write_nrrd(path: Path, array: np.ndarray, *, spacing: Sequence[float] = (1.0
     if encoding == "gzip":
         payload = gzip.compress(payload)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if detached:
         data_path = path.with_suffix(".raw" if encoding == "raw" else ".raw.gz")
         data_path.write_bytes(payload)
@@ -486,22 +594,36 @@ def write_nrrd(path: Path, array: np.ndarray, *, spacing: Sequence[float] = (1.0
     return path
 
 
-def write_mha(path: Path, array: np.ndarray, *, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-              origin: Sequence[float] = (0.0, 0.0, 0.0), matrix: np.ndarray | None = None,
-              compressed: bool = False, detached: bool = False) -> Path:
+def write_mha(
+    path: Path,
+    array: np.ndarray,
+    *,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    matrix: np.ndarray | None = None,
+    compressed: bool = False,
+    detached: bool = False,
+) -> Path:
     """A MetaImage (``.mha``, or ``.mhd`` + ``.raw`` when ``detached``) of ``array`` (axis 0 fastest), LPS.
 
     ``matrix`` columns are the axis directions; written as ITK does (direction of axis ``i`` = values
     ``3*i .. 3*i+2`` of TransformMatrix).
     """
     array = np.asarray(array)
-    types = {"int16": "MET_SHORT", "uint16": "MET_USHORT", "uint8": "MET_UCHAR", "float32": "MET_FLOAT",
-             "int32": "MET_INT", "float64": "MET_DOUBLE"}
+    types = {
+        "int16": "MET_SHORT",
+        "uint16": "MET_USHORT",
+        "uint8": "MET_UCHAR",
+        "float32": "MET_FLOAT",
+        "int32": "MET_INT",
+        "float64": "MET_DOUBLE",
+    }
     dirs = np.eye(array.ndim) if matrix is None else np.asarray(matrix, float)
     payload = np.asarray(array, dtype=array.dtype.newbyteorder("<")).tobytes(order="F")
     if compressed:
         payload = zlib.compress(payload)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     data_name = path.with_suffix(".raw").name if detached else "LOCAL"
     lines = [
         "ObjectType = Image",

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mediqa_sdk.errors import MissingDependencyError, MultipleSeriesError, ScanReadError, UnsupportedFormatError
+from mediqa_sdk.errors import (
+    MissingDependencyError,
+    MultipleSeriesError,
+    ScanReadError,
+    UnsupportedFormatError,
+)
 from mediqa_sdk.io import discover_inputs, load_input, load_scan
 from mediqa_sdk.io._stack import LazyStack
 
@@ -37,8 +42,16 @@ def _slice_values(scan) -> list[float]:  # type: ignore[no-untyped-def]
 
 def test_sorted_by_position_not_names_or_instance_numbers(tmp_path: Path) -> None:
     vol = _numbered_volume()
-    write_dicom_series(tmp_path / "ct", vol, (2.5, 0.5, 0.5), slope=1.0, intercept=0.0, shuffle_names=True,
-                       shuffle_instances=True, seed=3)
+    write_dicom_series(
+        tmp_path / "ct",
+        vol,
+        (2.5, 0.5, 0.5),
+        slope=1.0,
+        intercept=0.0,
+        shuffle_names=True,
+        shuffle_instances=True,
+        seed=3,
+    )
     scan = load_scan(tmp_path / "ct")
     assert _slice_values(scan) == [100.0 * (k + 1) for k in range(6)]
     assert scan.spacing == pytest.approx((2.5, 0.5, 0.5))
@@ -57,8 +70,9 @@ def test_rescale_to_hounsfield_units(tmp_path: Path) -> None:
 
 def test_monochrome1_is_inverted(tmp_path: Path) -> None:
     stored = np.array([[0, 1000], [4095, 2000]], dtype=np.uint16)
-    path = write_dicom_file(tmp_path / "cr.dcm", stored, modality="CR", photometric="MONOCHROME1",
-                            BitsStored=12, HighBit=11)
+    path = write_dicom_file(
+        tmp_path / "cr.dcm", stored, modality="CR", photometric="MONOCHROME1", BitsStored=12, HighBit=11
+    )
     scan = load_scan(path)
     np.testing.assert_array_equal(scan.slices[0], (4095 - stored).astype(np.float32))
 
@@ -90,10 +104,22 @@ def test_sha256_and_files_in_slice_order(tmp_path: Path) -> None:
 
 
 def test_metadata_keys(tmp_path: Path) -> None:
-    write_dicom_series(tmp_path / "s", _numbered_volume(3), modality="CT", description="CHEST 1mm",
-                       series_number=3, extra={"KVP": "120", "XRayTubeCurrent": 200, "ExposureTime": 500,
-                                               "BodyPartExamined": "CHEST", "ConvolutionKernel": "B30f",
-                                               "Manufacturer": "ACME", "CTDIvol": 5.5})
+    write_dicom_series(
+        tmp_path / "s",
+        _numbered_volume(3),
+        modality="CT",
+        description="CHEST 1mm",
+        series_number=3,
+        extra={
+            "KVP": "120",
+            "XRayTubeCurrent": 200,
+            "ExposureTime": 500,
+            "BodyPartExamined": "CHEST",
+            "ConvolutionKernel": "B30f",
+            "Manufacturer": "ACME",
+            "CTDIvol": 5.5,
+        },
+    )
     meta = load_scan(tmp_path / "s").metadata
     assert meta["modality"] == "ct" and meta["body_part"] == "CHEST"
     assert meta["series_description"] == "CHEST 1mm" and meta["series_number"] == 3
@@ -106,10 +132,24 @@ def test_metadata_keys(tmp_path: Path) -> None:
 
 def test_two_series_in_one_folder(tmp_path: Path) -> None:
     study = new_uid(99)
-    write_dicom_series(tmp_path / "study", _numbered_volume(3), series_number=2, description="SOFT",
-                       prefix="A", study_uid=study, seed=1)
-    write_dicom_series(tmp_path / "study", _numbered_volume(5), series_number=3, description="LUNG",
-                       prefix="B", study_uid=study, seed=2)
+    write_dicom_series(
+        tmp_path / "study",
+        _numbered_volume(3),
+        series_number=2,
+        description="SOFT",
+        prefix="A",
+        study_uid=study,
+        seed=1,
+    )
+    write_dicom_series(
+        tmp_path / "study",
+        _numbered_volume(5),
+        series_number=3,
+        description="LUNG",
+        prefix="B",
+        study_uid=study,
+        seed=2,
+    )
     items, failures = discover_inputs([tmp_path / "study"])
     assert failures == []
     assert [i.label for i in items] == ["study [series 2: SOFT]", "study [series 3: LUNG]"]
@@ -142,8 +182,9 @@ def test_mixed_sizes_in_one_uid_are_split(tmp_path: Path) -> None:
 def test_mixed_orientations_in_one_uid_are_split(tmp_path: Path) -> None:
     uid = new_uid(6)
     write_dicom_series(tmp_path / "d", _numbered_volume(4), series_uid=uid, prefix="A", seed=1)
-    write_dicom_series(tmp_path / "d", _numbered_volume(3), series_uid=uid, prefix="B", seed=2,
-                       orientation=SAGITTAL)
+    write_dicom_series(
+        tmp_path / "d", _numbered_volume(3), series_uid=uid, prefix="B", seed=2, orientation=SAGITTAL
+    )
     items, _ = discover_inputs([tmp_path / "d"])
     assert sorted(load_input(i).axis for i in items) == ["axial", "sagittal"]
 
@@ -173,8 +214,14 @@ def test_4d_series_keeps_first_volume(tmp_path: Path) -> None:
     second = first + 7
     both = np.concatenate([first, second])
     positions = [(0.0, 0.0, 2.0 * (k % n)) for k in range(2 * n)]
-    write_dicom_series(tmp_path / "dti", both, positions=positions, instance_numbers=list(range(1, 2 * n + 1)),
-                       slope=None, intercept=None)
+    write_dicom_series(
+        tmp_path / "dti",
+        both,
+        positions=positions,
+        instance_numbers=list(range(1, 2 * n + 1)),
+        slope=None,
+        intercept=None,
+    )
     scan = load_scan(tmp_path / "dti")
     assert scan.n_slices == n
     assert _slice_values(scan) == [100.0 * (k + 1) for k in range(n)]
@@ -196,8 +243,9 @@ def test_coronal_and_sagittal_series_match_nifti_display(tmp_path: Path) -> None
         vol = rng.integers(0, 1000, (5, 6, 7)).astype(np.int16)  # (slice, row, col)
         spacing = (3.0, 0.8, 0.6)
         origin = np.array([10.0, -20.0, 30.0])
-        write_dicom_series(tmp_path / name, vol, spacing, orientation=orientation, origin=origin,
-                           slope=None, intercept=None)
+        write_dicom_series(
+            tmp_path / name, vol, spacing, orientation=orientation, origin=origin, slope=None, intercept=None
+        )
         row_cos, col_cos = np.array(orientation[:3]), np.array(orientation[3:])
         normal = np.cross(row_cos, col_cos)
         lps = np.eye(4)
@@ -260,7 +308,10 @@ def test_compressed_without_codec_names_the_extra(tmp_path: Path, monkeypatch: p
     with pytest.raises(MissingDependencyError) as info:
         load_scan(tmp_path / "rle")
     message = str(info.value)
-    assert message == 'rle [series 1]: compressed DICOM (RLE Lossless) needs a codec: pip install "mediqa-sdk[dicom]"'
+    assert (
+        message
+        == 'rle [series 1]: compressed DICOM (RLE Lossless) needs a codec: pip install "mediqa-sdk[dicom]"'
+    )
     assert isinstance(info.value, ImportError)
 
 
@@ -276,7 +327,9 @@ def test_enhanced_multiframe_sorted_and_4d_reduced(tmp_path: Path) -> None:
     # 3 positions x 2 volumes, frames stored in shuffled position order
     z = [4.0, 0.0, 2.0, 4.0, 0.0, 2.0]
     frames = np.stack([np.full((4, 4), int(v * 10 + 1 + (k >= 3) * 500), np.uint16) for k, v in enumerate(z)])
-    path = write_enhanced_dicom(tmp_path / "enh.dcm", frames, [(0.0, 0.0, v) for v in z], slope=2.0, intercept=1.0)
+    path = write_enhanced_dicom(
+        tmp_path / "enh.dcm", frames, [(0.0, 0.0, v) for v in z], slope=2.0, intercept=1.0
+    )
     scan = load_scan(path)
     assert scan.slices.shape == (3, 4, 4)
     assert _slice_values(scan) == [(v * 10 + 1) * 2.0 + 1.0 for v in (0.0, 2.0, 4.0)]

@@ -25,7 +25,20 @@ from .io_fixtures import (
     write_tiff,
 )
 
-EXTENSIONS = [".nii", ".nii.gz", ".dcm", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".nrrd", ".mha", ".mhd", ""]
+EXTENSIONS = [
+    ".nii",
+    ".nii.gz",
+    ".dcm",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".nrrd",
+    ".mha",
+    ".mhd",
+    "",
+]
 
 
 @pytest.fixture()
@@ -110,7 +123,10 @@ def test_unreadable_file_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(discover, "detect_format", refuse)
     items, failures = discover_inputs([path])
     assert items == []
-    assert str(failures[0][1]) == "locked.nii: cannot read the file: permission denied (check the file's read permissions)"
+    assert (
+        str(failures[0][1])
+        == "locked.nii: cannot read the file: permission denied (check the file's read permissions)"
+    )
 
 
 def test_folder_expansion(mixed_folder: Path) -> None:
@@ -164,8 +180,10 @@ def test_unicode_and_spaces_in_paths(tmp_path: Path) -> None:
     nifti = write_nifti(tmp_path / "Patiënt Ødegård" / "tête IRM (1).nii.gz", np.zeros((3, 3, 3), np.int16))
     items, failures = discover_inputs([tmp_path / "Patiënt Ødegård"], recursive=True)
     assert failures == []
-    assert [i.label for i in items] == ["Patiënt Ødegård/tête IRM (1).nii.gz",
-                                        "Patiënt Ødegård/CT thorax 1mm [series 1: Thorax ü]"]
+    assert [i.label for i in items] == [
+        "Patiënt Ødegård/tête IRM (1).nii.gz",
+        "Patiënt Ødegård/CT thorax 1mm [series 1: Thorax ü]",
+    ]
     assert load_scan(nifti).label == "tête IRM (1).nii.gz"
     assert load_scan(folder).n_slices == 3
 

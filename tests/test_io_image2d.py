@@ -95,8 +95,9 @@ def test_alpha_dropped(tmp_path: Path) -> None:
     np.testing.assert_array_equal(scan.slices[0][0, 0], [10, 20, 30])
 
 
-def test_header_claiming_huge_image_is_refused_before_decoding(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_header_claiming_huge_image_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import cv2
 
     def no_decode(*args: object, **kwargs: object) -> None:

@@ -33,7 +33,7 @@ def _rotation_x(deg: float) -> np.ndarray:
 # superior (large z)
 SHAPE = (20, 24, 10)
 MARK = (4, 18, 7)
-# axial display: slice = k (inferior first), row = Y-1-j (anterior at top), col = X-1-i (patient right on left)
+# axial display: slice = k (inferior first), row = Y-1-j (anterior at top), col = X-1-i (right on the left)
 AXIAL_EXPECTED = (7, 24 - 1 - 18, 20 - 1 - 4)
 
 
@@ -109,8 +109,9 @@ def test_isotropic_ties_choose_axial(tmp_path: Path) -> None:
 
 def test_coarse_in_plane_epi_picks_the_odd_axis(tmp_path: Path) -> None:
     # EPI: 3.75 mm square pixels, 3 mm slices: the slice axis is the odd one out, not the largest
-    scan = load_scan(write_nifti(tmp_path / "epi.nii", np.zeros((16, 16, 6), np.int16),
-                                 np.diag([3.75, 3.75, 3.0, 1.0])))
+    scan = load_scan(
+        write_nifti(tmp_path / "epi.nii", np.zeros((16, 16, 6), np.int16), np.diag([3.75, 3.75, 3.0, 1.0]))
+    )
     assert scan.axis == "axial" and scan.slices.shape == (6, 16, 16)
     assert scan.spacing == pytest.approx((3.0, 3.75, 3.75))
 
@@ -147,7 +148,9 @@ def test_singleton_fourth_dimension_is_plain_3d(tmp_path: Path) -> None:
 
 
 def test_single_slice_is_2d(tmp_path: Path) -> None:
-    scan = load_scan(write_nifti(tmp_path / "one.nii", np.ones((8, 9, 1), np.int16), np.diag([0.5, 0.5, 5, 1])))
+    scan = load_scan(
+        write_nifti(tmp_path / "one.nii", np.ones((8, 9, 1), np.int16), np.diag([0.5, 0.5, 5, 1]))
+    )
     assert scan.dim == "2d" and scan.slices.shape == (1, 9, 8)
 
 
@@ -194,7 +197,9 @@ def test_header_without_data_is_truncated(tmp_path: Path) -> None:
 
 def test_truncated_gzip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    full = write_nifti(tmp_path / "full.nii.gz", rng.integers(0, 1000, (32, 32, 16)).astype(np.int16), np.eye(4))
+    full = write_nifti(
+        tmp_path / "full.nii.gz", rng.integers(0, 1000, (32, 32, 16)).astype(np.int16), np.eye(4)
+    )
     cut = tmp_path / "scan.nii.gz"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     with pytest.raises(ScanReadError) as info:
@@ -204,7 +209,9 @@ def test_truncated_gzip(tmp_path: Path) -> None:
 
 
 def test_corrupt_gzip(tmp_path: Path) -> None:
-    full = write_nifti(tmp_path / "full.nii.gz", np.arange(4096, dtype=np.int16).reshape(16, 16, 16), np.eye(4))
+    full = write_nifti(
+        tmp_path / "full.nii.gz", np.arange(4096, dtype=np.int16).reshape(16, 16, 16), np.eye(4)
+    )
     raw = bytearray(full.read_bytes())
     for k in range(60, min(len(raw) - 8, 400)):
         raw[k] ^= 0x5A
@@ -215,7 +222,9 @@ def test_corrupt_gzip(tmp_path: Path) -> None:
 
 
 def test_nifti2_and_extensionless(tmp_path: Path) -> None:
-    path = write_nifti(tmp_path / "v2.nii", marker_volume(SHAPE, MARK), np.diag([1.0, 1.0, 3.0, 1.0]), nifti2=True)
+    path = write_nifti(
+        tmp_path / "v2.nii", marker_volume(SHAPE, MARK), np.diag([1.0, 1.0, 3.0, 1.0]), nifti2=True
+    )
     renamed = path.rename(tmp_path / "volume_without_extension")
     scan = load_scan(renamed)
     assert scan.format == "nifti" and _where(scan) == AXIAL_EXPECTED

@@ -27,8 +27,13 @@ def _lps_reference(tmp_path: Path) -> np.ndarray:
 @pytest.mark.parametrize("detached", [False, True])
 def test_nrrd_matches_nifti(tmp_path: Path, encoding: str, detached: bool) -> None:
     ref = load_scan(_lps_reference(tmp_path))
-    path = write_nrrd(tmp_path / ("v.nhdr" if detached else "v.nrrd"), marker_volume(SHAPE, MARK),
-                      spacing=(1.0, 1.0, 3.0), encoding=encoding, detached=detached)
+    path = write_nrrd(
+        tmp_path / ("v.nhdr" if detached else "v.nrrd"),
+        marker_volume(SHAPE, MARK),
+        spacing=(1.0, 1.0, 3.0),
+        encoding=encoding,
+        detached=detached,
+    )
     scan = load_scan(path)
     assert scan.format == "nrrd" and scan.axis == "axial"
     np.testing.assert_array_equal(scan.slices[:], ref.slices[:])
@@ -40,8 +45,13 @@ def test_nrrd_matches_nifti(tmp_path: Path, encoding: str, detached: bool) -> No
 @pytest.mark.parametrize("detached", [False, True])
 def test_metaimage_matches_nifti(tmp_path: Path, compressed: bool, detached: bool) -> None:
     ref = load_scan(_lps_reference(tmp_path))
-    path = write_mha(tmp_path / ("v.mhd" if detached else "v.mha"), marker_volume(SHAPE, MARK),
-                     spacing=(1.0, 1.0, 3.0), compressed=compressed, detached=detached)
+    path = write_mha(
+        tmp_path / ("v.mhd" if detached else "v.mha"),
+        marker_volume(SHAPE, MARK),
+        spacing=(1.0, 1.0, 3.0),
+        compressed=compressed,
+        detached=detached,
+    )
     scan = load_scan(path)
     assert scan.format == "metaimage" and scan.axis == "axial"
     np.testing.assert_array_equal(scan.slices[:], ref.slices[:])
@@ -73,9 +83,11 @@ def test_nrrd_4d_list_axis_first_volume(tmp_path: Path) -> None:
     data = np.zeros((4, 5, 6, 3), np.int16)  # x, y, z, gradients
     data[..., 0] = 1
     data[..., 1:] = 9
-    header = ("NRRD0004\ntype: short\ndimension: 4\nspace: left-posterior-superior\nsizes: 4 5 6 3\n"
-              "space directions: (1,0,0) (0,1,0) (0,0,2) none\nkinds: space space space list\n"
-              "endian: little\nencoding: raw\nspace origin: (0,0,0)\n\n")
+    header = (
+        "NRRD0004\ntype: short\ndimension: 4\nspace: left-posterior-superior\nsizes: 4 5 6 3\n"
+        "space directions: (1,0,0) (0,1,0) (0,0,2) none\nkinds: space space space list\n"
+        "endian: little\nencoding: raw\nspace origin: (0,0,0)\n\n"
+    )
     path.write_bytes(header.encode() + data.tobytes(order="F"))
     scan = load_scan(path)
     assert scan.slices.shape == (6, 5, 4) and np.all(scan.slices[:] == 1)
@@ -106,7 +118,18 @@ def test_metaimage_missing_data_file(tmp_path: Path) -> None:
 
 def test_metaimage_slice_list_unsupported(tmp_path: Path) -> None:
     path = tmp_path / "list.mhd"
-    path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_SHORT\n"
-                    "ElementDataFile = LIST\nslice0.raw\nslice1.raw\n")
+    path.write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_SHORT\n"
+        "ElementDataFile = LIST\nslice0.raw\nslice1.raw\n"
+    )
     with pytest.raises(UnsupportedFormatError, match=r"^list\.mhd: MetaImage data split over several files"):
         load_scan(path)
+
+
+def test_detached_data_files_are_not_failures_in_a_folder(tmp_path: Path) -> None:
+    from mediqa_sdk.io import discover_inputs
+
+    write_nrrd(tmp_path / "d" / "a.nhdr", np.ones((3, 3, 3), np.int16), encoding="gzip", detached=True)
+    write_mha(tmp_path / "d" / "b.mhd", np.ones((3, 3, 3), np.int16), detached=True)
+    items, failures = discover_inputs([tmp_path / "d"])
+    assert [i.path.name for i in items] == ["a.nhdr", "b.mhd"] and failures == []

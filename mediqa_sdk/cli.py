@@ -35,6 +35,12 @@ _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "data_group",
         "Data engine: catalogue, labelled sets [train extra].",
     ),
+    "train": ("mediqa_sdk.train.cli", "train_group", "Train the classifier and scorer [train extra]."),
+    "export": (
+        "mediqa_sdk.export.onnx_export",
+        "export_command",
+        "Export checkpoints to ONNX [train extra].",
+    ),
 }
 _DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 _FORMATS = ("table", "json", "jsonl", "csv")
@@ -303,7 +309,7 @@ class _Progress:
 
 
 def _fail(error: BaseException | None, verbose: bool, where: str = "") -> None:
-    """One line per failure, ``error: WHERE: PROBLEM``, without repeating the file name the loader put first."""
+    """One line per failure, ``error: WHERE: PROBLEM``; the file name the loader put first is not repeated."""
     message = str(error)
     if where:
         name = Path(where).name

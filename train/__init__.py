@@ -1,0 +1,1 @@
+"""Training side of mediqa-sdk (installed as ``mediqa_sdk.train`` with the ``[train]`` extra)."""

@@ -1,0 +1,147 @@
+"""``mediqa train classifier|pretrain|finetune``: the committed recipes, one command each.
+
+The default models are trained by::
+
+    mediqa train classifier --out runs/classifier --minutes 20
+    mediqa train pretrain   --out runs/pretrain   --minutes 60
+    mediqa train finetune   --out runs/finetune   --init runs/pretrain/best.pt --minutes 60
+    mediqa export --scorer runs/finetune/best.pt --classifier runs/classifier/best.pt
+
+``finetune --data MANIFEST`` fine-tunes on a user's expert scores instead of the engine's pseudo-MOS.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["train_group"]
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _common(f):
+    f = click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False),
+        required=True,
+        help="Run folder: checkpoints (best.pt, last.pt), log.csv, settings.json.",
+    )(f)
+    f = click.option("--minutes", type=float, default=60.0, show_default=True, help="Wall-clock budget.")(f)
+    f = click.option("--max-steps", type=int, default=100_000, show_default=True)(f)
+    f = click.option("--lr", type=float, default=3e-4, show_default=True)(f)
+    f = click.option("--batch-size", type=int, default=16, show_default=True, help="2D images per batch.")(f)
+    f = click.option("--eval-every", type=int, default=200, show_default=True, help="Steps between evals.")(f)
+    f = click.option("--patience", type=int, default=6, show_default=True, help="Evals without gain.")(f)
+    f = click.option("--seed", type=int, default=0, show_default=True)(f)
+    f = click.option("--threads", type=int, default=2, show_default=True, help="torch threads.")(f)
+    f = click.option("--fp32", is_flag=True, help="No bf16 autocast.")(f)
+    f = click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")(f)
+    f = click.option("--val-2d", type=int, default=192, show_default=True, help="2D validation samples.")(f)
+    return click.option("--val-3d", type=int, default=32, show_default=True, help="3D validation samples.")(f)
+
+
+def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> None:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from mediqa_sdk.registry import load_registry
+
+    from .loop import TrainSettings, train
+    from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches
+
+    settings = TrainSettings(
+        stage=stage,
+        out_dir=kw["out_dir"],
+        config=config,
+        init=init,
+        minutes=kw["minutes"],
+        max_steps=kw["max_steps"],
+        lr=kw["lr"],
+        eval_every=kw["eval_every"],
+        patience=kw["patience"],
+        seed=kw["seed"],
+        bf16=not kw["fp32"],
+        threads=kw["threads"],
+        resume=kw["resume"],
+        data=data,
+    )
+    registry = load_registry()
+    record = registry.get(None, "classifier" if stage == "classifier" else "scorer")
+    task = "classifier" if stage == "classifier" else "scorer"
+    if data:
+        from .manifests import read_manifest, split_entries
+
+        manifest = read_manifest(data)
+        parts = split_entries(manifest.entries, kw["seed"])
+        _say(
+            f"{manifest.name}: {len(manifest.entries)} entries, scale {manifest.scale}; "
+            f"train {len(parts['train'])}, val {len(parts['val'])}, test {len(parts['test'])}"
+        )
+        stream = ManifestBatches(parts["train"], kw["batch_size"], kw["seed"])
+        val = list(
+            ManifestBatches(parts["val"] or parts["train"][:8], kw["batch_size"], kw["seed"], loop=False)
+        )
+    else:
+        spec = StreamSpec(task=task, split="train", batch_size=kw["batch_size"], seed=kw["seed"])
+        stream = EngineBatches(spec, record)
+        _say("building the validation set ...")
+        val_spec = StreamSpec(task=task, split="val", batch_size=kw["batch_size"], seed=10_000 + kw["seed"])
+        val = fixed_batches(val_spec, record, kw["val_2d"], 0 if stage == "classifier" else kw["val_3d"])
+    loader = DataLoader(stream, batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True)
+    torch.manual_seed(kw["seed"])
+    report = train(settings, loader, val, log=_say)
+    _say(
+        f"done: {report.steps} steps in {report.seconds / 60:.1f} min; best metric {report.best_metric:.4f} "
+        f"at step {report.best_step} -> {report.best_path}"
+    )
+
+
+@click.group(name="train")
+def train_group() -> None:
+    """Train the prompt classifier and the MedIQA scorer (needs the [train] extra)."""
+
+
+@train_group.command()
+@click.option("--config", default="cnn-small", show_default=True, help="Classifier preset.")
+@_common
+def classifier(config: str, **kw) -> None:
+    """Train the prompt classifier on the data engine's labelled slices."""
+    _run("classifier", config, None, None, **kw)
+
+
+@train_group.command()
+@click.option("--config", default="vit-tiny-conv", show_default=True, help="Scorer preset.")
+@_common
+def pretrain(config: str, **kw) -> None:
+    """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
+    _run("pretrain", config, None, None, **kw)
+
+
+@train_group.command()
+@click.option(
+    "--init",
+    type=click.Path(exists=True, dir_okay=False),
+    required=False,
+    help="Start from this checkpoint (the pre-trained upstream weights).",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Manifest of expert scores (CSV/JSON, LDCTIQAC2023 train.json, EyeQ CSV).",
+)
+@click.option("--config", default="vit-tiny-conv", show_default=True, help="Scorer preset (without --init).")
+@_common
+def finetune(init: str | None, data: str | None, config: str, **kw) -> None:
+    """Downstream stage: quality scores with MSE, loading the upstream weights."""
+    if init is None:
+        _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
+    if data is not None and not Path(data).is_file():
+        sys.exit(f"error: {data}: manifest not found")
+    _run("finetune", config, init, data, **kw)

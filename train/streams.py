@@ -1,0 +1,167 @@
+"""Batches for training: streamed from the data engine, or read from a user's manifest.
+
+Each batch holds one slice count (2D batches have S = 1, 3D batches S = 7), so the scorer sees both paths
+of the runtime. Batches are built in a worker process (``torch.utils.data.DataLoader(num_workers=1)``), so
+sample generation overlaps with the optimiser step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from mediqa_sdk.registry import ModelRecord
+
+from .data import Sample, iter_samples
+from .manifests import ManifestEntry
+from .tensors import classifier_arrays, scorer_arrays
+
+__all__ = ["EngineBatches", "ManifestBatches", "collate_classifier", "collate_scorer", "fixed_batches"]
+
+Batch = dict[str, torch.Tensor]
+
+
+def collate_scorer(samples: list[Sample], record: ModelRecord, scores: list[float] | None = None) -> Batch:
+    """Stack scorer arrays of samples with one slice count into tensors."""
+    arrays = [scorer_arrays(s, record, None if scores is None else scores[i]) for i, s in enumerate(samples)]
+    return {
+        "slices": torch.from_numpy(np.stack([a.slices for a in arrays])),
+        "prompt": torch.from_numpy(np.stack([a.prompt for a in arrays])),
+        "score": torch.tensor([a.score for a in arrays], dtype=torch.float32),
+        "physics": torch.from_numpy(np.stack([a.physics for a in arrays])),
+        "physics_mask": torch.from_numpy(np.stack([a.physics_mask for a in arrays])),
+    }
+
+
+def collate_classifier(samples: list[Sample], record: ModelRecord, rng: np.random.Generator) -> Batch:
+    """Stack classifier arrays (one slice per sample) into tensors."""
+    arrays = [classifier_arrays(s, record, rng) for s in samples]
+    return {
+        "image": torch.from_numpy(np.concatenate([a.image for a in arrays])),
+        "modality": torch.tensor([a.modality for a in arrays]),
+        "region": torch.tensor([a.region for a in arrays]),
+        "type": torch.tensor([a.type for a in arrays]),
+        "type_valid": torch.tensor([a.type_valid for a in arrays]),
+    }
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What a stream draws: split, task, sizes, share of 3D batches and the engine's options."""
+
+    task: str
+    split: str
+    batch_size: int = 16
+    batch_3d: int = 2
+    p3d: float = 0.3
+    seed: int = 0
+    families: tuple[str, ...] | None = None
+    modalities: tuple[str, ...] | None = None
+    clean_fraction: float = 0.1
+
+
+class EngineBatches(IterableDataset):  # type: ignore[type-arg]
+    """An endless stream of batches from the data engine (each worker draws its own seeded stream)."""
+
+    def __init__(self, spec: StreamSpec, record: ModelRecord) -> None:
+        super().__init__()
+        self.spec = spec
+        self.record = record
+
+    def __iter__(self) -> Iterator[Batch]:
+        spec = self.spec
+        info = get_worker_info()
+        seed = spec.seed * 1009 + (info.id if info is not None else 0)
+        rng = np.random.default_rng(seed)
+        kw = {"families": spec.families, "modalities": spec.modalities, "clean_fraction": spec.clean_fraction}
+        gen2d = iter_samples(spec.split, "2d", seed=seed, **kw)  # type: ignore[arg-type]
+        use3d = spec.task != "classifier" and spec.p3d > 0
+        gen3d = iter_samples(spec.split, "3d", seed=seed + 7, **kw) if use3d else None  # type: ignore[arg-type]
+        while True:
+            if gen3d is not None and rng.random() < spec.p3d:
+                yield collate_scorer([next(gen3d) for _ in range(spec.batch_3d)], self.record)
+            elif spec.task == "classifier":
+                yield collate_classifier([next(gen2d) for _ in range(spec.batch_size)], self.record, rng)
+            else:
+                yield collate_scorer([next(gen2d) for _ in range(spec.batch_size)], self.record)
+
+
+def fixed_batches(spec: StreamSpec, record: ModelRecord, n_2d: int, n_3d: int) -> list[Batch]:
+    """A fixed, seeded validation set: ``n_2d`` 2D samples and ``n_3d`` 3D samples, in batches."""
+    rng = np.random.default_rng(spec.seed)
+    kw = {"families": spec.families, "modalities": spec.modalities, "clean_fraction": spec.clean_fraction}
+    batches: list[Batch] = []
+    two = list(iter_samples(spec.split, "2d", seed=spec.seed, n=n_2d, **kw))  # type: ignore[arg-type]
+    for i in range(0, len(two), spec.batch_size):
+        chunk = two[i : i + spec.batch_size]
+        if spec.task == "classifier":
+            batches.append(collate_classifier(chunk, record, rng))
+        else:
+            batches.append(collate_scorer(chunk, record))
+    if spec.task != "classifier" and n_3d:
+        three = list(iter_samples(spec.split, "3d", seed=spec.seed + 7, n=n_3d, **kw))  # type: ignore[arg-type]
+        for i in range(0, len(three), spec.batch_3d):
+            batches.append(collate_scorer(three[i : i + spec.batch_3d], record))
+    return batches
+
+
+class ManifestBatches(IterableDataset):  # type: ignore[type-arg]
+    """Batches from a user's manifest: each entry goes through the runtime exactly as scoring would.
+
+    Entries are loaded with :meth:`mediqa_sdk.Assessor.network_inputs` (salient slices, prompts from the
+    manifest, DICOM tags or the shipped classifier, preprocessing from the record); an entry scored in
+    several CT windows contributes one example per window. Inputs are grouped by slice count.
+    """
+
+    def __init__(self, entries: list[ManifestEntry], batch_size: int, seed: int, loop: bool = True) -> None:
+        super().__init__()
+        self.entries = entries
+        self.batch_size = batch_size
+        self.seed = seed
+        self.loop = loop
+
+    def __iter__(self) -> Iterator[Batch]:
+        from mediqa_sdk import Assessor
+
+        assessor = Assessor(device="cpu")
+        rng = np.random.default_rng(self.seed)
+        pending: dict[int, list[tuple[np.ndarray, np.ndarray, float]]] = {}
+        while True:
+            order = rng.permutation(len(self.entries)) if self.loop else np.arange(len(self.entries))
+            for k in order:
+                entry = self.entries[int(k)]
+                _, feeds = assessor.network_inputs(
+                    entry.path, modality=entry.modality, region=entry.region, type=entry.type
+                )
+                for _, x, vec in feeds:
+                    bucket = pending.setdefault(x.shape[0], [])
+                    bucket.append((x, vec, entry.score))
+                    if len(bucket) >= self.batch_size:
+                        yield _manifest_batch(bucket)
+                        bucket.clear()
+            if not self.loop:
+                for bucket in pending.values():
+                    if bucket:
+                        yield _manifest_batch(bucket)
+                return
+
+
+def _manifest_batch(items: list[tuple[np.ndarray, np.ndarray, float]]) -> Batch:
+    n = len(items)
+    return {
+        "slices": torch.from_numpy(np.stack([x for x, _, _ in items])),
+        "prompt": torch.from_numpy(np.stack([v for _, v, _ in items])),
+        "score": torch.tensor([s for _, _, s in items], dtype=torch.float32),
+        "physics": torch.zeros((n, 2)),
+        "physics_mask": torch.zeros((n, 2), dtype=torch.bool),
+    }
+
+
+def stable_fraction(key: str) -> float:
+    """A deterministic number in [0, 1) from a string (for splitting by group)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / float(16**12)

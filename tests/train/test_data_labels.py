@@ -1,0 +1,53 @@
+"""Labels: the registry mappings, clean inputs at the top of the scale, monotonic pseudo-MOS."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from mediqa_sdk.train.data import labels
+from mediqa_sdk.train.data.generator import make_phantom, make_sample
+
+
+def test_mappings_are_the_registry_ones() -> None:
+    ct, mr = labels.PHYSICS["ct_dose"], labels.PHYSICS["mr_field_strength"]
+    assert (ct.unit, ct.mapping, ct.lo, ct.hi) == ("mAs", "log", 5.0, 500.0)
+    assert (mr.unit, mr.mapping, mr.lo, mr.hi) == ("T", "log", 0.1, 7.0)
+    assert labels.normalise("ct_dose", 50.0) == pytest.approx(math.log(10) / math.log(100))
+    assert labels.normalise("ct_dose", 1.0) == 0.0
+    assert labels.normalise("mr_field_strength", 70.0) == 1.0
+    for v in (7.0, 120.0, 480.0):
+        assert labels.denormalise("ct_dose", labels.normalise("ct_dose", v)) == pytest.approx(v)
+
+
+@pytest.mark.parametrize("kind", ["ct_chest", "mr_brain", "fundus"])
+def test_clean_sample_is_top_of_scale(kind: str) -> None:
+    src = make_phantom(kind, 900_010, 8)
+    s = make_sample(src, "2d", None, np.random.default_rng(0))
+    assert s.pseudo_mos == 1.0
+    if src.modality == "ct":
+        assert s.physics_raw["ct_dose"] == labels.PHANTOM_CT_DOSE_MAS and s.physics["ct_dose"] == 1.0
+        assert s.physics_valid == {"ct_dose": True, "mr_field_strength": False}
+    elif src.modality == "mr":
+        assert s.physics["mr_field_strength"] == 1.0 and s.physics_valid["mr_field_strength"]
+    else:
+        assert not any(s.physics_valid.values())
+
+
+def test_pseudo_mos_decreases_with_dose_and_field() -> None:
+    ct_src = make_phantom("ct_abdomen", 900_011, 8)
+    mos = [
+        make_sample(
+            ct_src, "2d", "ct_dose", np.random.default_rng(0), param=d, type_="soft_window", indices=(4,)
+        ).pseudo_mos
+        for d in (200.0, 50.0, 10.0)
+    ]
+    assert 1.0 > mos[0] > mos[1] > mos[2]
+    mr_src = make_phantom("mr_brain", 900_012, 8)
+    s3 = make_sample(mr_src, "3d", "mr_field_strength", np.random.default_rng(0), param=0.3)
+    assert s3.image.shape == (7, 256, 256) and s3.physics_raw["mr_field_strength"] == pytest.approx(0.3)
+    s1 = make_sample(mr_src, "3d", "mr_field_strength", np.random.default_rng(0), param=3.0)
+    assert s1.pseudo_mos > s3.pseudo_mos
+    other = make_sample(mr_src, "2d", "mr_gibbs", np.random.default_rng(0), param=64)
+    assert other.physics_raw["mr_field_strength"] == labels.PHANTOM_MR_FIELD_T  # source's label kept

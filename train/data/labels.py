@@ -1,0 +1,298 @@
+"""Labels of a sample: the physics targets (as data, one place) and the pseudo-MOS fidelity measure.
+
+Physics (upstream) label = the physical parameter normalised to 0..1 by a stored mapping, so the runtime can
+map a network output back to physical units. ``log`` mapping:
+``norm = clip(log(x / lo) / log(hi / lo), 0, 1)``, ``x = lo * (hi / lo) ** norm``.
+
+Pseudo-MOS (downstream default): the SSIM map of the degraded image against its clean source (both mapped to
+0..1 in the scored window) averaged over the anatomy (a dilated foreground mask of the clean image), turned
+into a distortion ``d = 1 - SSIM_mask`` and mapped through a per-family calibrated curve
+``mos = exp(-(d / d0)^gamma)`` that puts each family's just-noticeable parameter at 0.9 and its clearly
+non-diagnostic one at 0.3. A clean input scores exactly 1.0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.ndimage import binary_fill_holes
+
+__all__ = [
+    "CALIBRATION",
+    "CT_WINDOWS",
+    "PHANTOM_CT_DOSE_MAS",
+    "PHANTOM_MR_FIELD_T",
+    "PHYSICS",
+    "REAL_CT_DEFAULT_DOSE_MAS",
+    "REAL_MR_DEFAULT_FIELD_T",
+    "VOCAB",
+    "Calibration",
+    "PhysicsLabel",
+    "calibration_for",
+    "denormalise",
+    "fidelity_loss",
+    "foreground_mask",
+    "mos_from_loss",
+    "normalise",
+    "pseudo_mos",
+    "scored_unit",
+    "ssim",
+    "ssim_map",
+]
+
+
+@dataclass(frozen=True)
+class PhysicsLabel:
+    """One physical target: ``norm = clip(log(x / lo) / log(hi / lo), 0, 1)`` for ``mapping == "log"``."""
+
+    name: str
+    unit: str
+    mapping: str
+    lo: float
+    hi: float
+    modality: str
+    description: str
+
+
+PHYSICS: dict[str, PhysicsLabel] = {
+    "ct_dose": PhysicsLabel(
+        "ct_dose", "mAs", "log", 5.0, 500.0, "ct", "effective tube current-time product (dose proxy)"
+    ),
+    "mr_field_strength": PhysicsLabel(
+        "mr_field_strength", "T", "log", 0.1, 7.0, "mr", "main field B0 (SNR proportional to B0)"
+    ),
+}
+
+#: Dose assumed for a real CT source whose header has no Exposure (mAs).
+REAL_CT_DEFAULT_DOSE_MAS = 200.0
+#: Noise-free CT phantoms are labelled as full dose.
+PHANTOM_CT_DOSE_MAS = 500.0
+#: Field strength assumed for a real MR source whose header has none.
+REAL_MR_DEFAULT_FIELD_T = 3.0
+#: Noise-free MR phantoms are labelled as the top of the field-strength scale.
+PHANTOM_MR_FIELD_T = 7.0
+
+#: CT display windows (center, width) in HU, by prompt type.
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "lung_window": (-600.0, 1500.0),
+    "soft_window": (40.0, 400.0),
+    "brain_window": (40.0, 80.0),
+    "bone_window": (400.0, 1800.0),
+}
+
+#: Prompt vocabulary (version 1).
+VOCAB: dict[str, tuple[str, ...]] = {
+    "dim": ("2d", "3d"),
+    "modality": ("ct", "mr", "fundus"),
+    "region": ("head", "chest", "abdomen", "breast", "eye", "other"),
+    "type": (
+        "lung_window",
+        "soft_window",
+        "brain_window",
+        "bone_window",
+        "t1",
+        "t2",
+        "flair",
+        "pd",
+        "other_mr",
+        "color",
+    ),
+}
+
+
+def normalise(name: str, value: float) -> float:
+    """Physical value -> 0..1 with the mapping of ``PHYSICS[name]``."""
+    spec = PHYSICS[name]
+    if spec.mapping != "log":
+        raise ValueError(f"unknown mapping {spec.mapping!r} for {name}")
+    norm = math.log(max(value, 1e-12) / spec.lo) / math.log(spec.hi / spec.lo)
+    return float(min(max(norm, 0.0), 1.0))
+
+
+def denormalise(name: str, norm: float) -> float:
+    """0..1 -> physical value: ``lo * (hi / lo) ** norm``."""
+    spec = PHYSICS[name]
+    return float(spec.lo * (spec.hi / spec.lo) ** norm)
+
+
+def scored_unit(image: np.ndarray, modality: str, type_: str, reference: np.ndarray) -> np.ndarray:
+    """Map an image to 0..1 in the scored window.
+
+    CT: the display window of ``type_``; MR: the reference's robust range p0.5..p99.5 (the same bounds for
+    clean and degraded); fundus: luminance ``(0.299 R + 0.587 G + 0.114 B) / 255``.
+    """
+    if modality == "ct":
+        center, width = CT_WINDOWS[type_]
+        return np.clip((image - (center - width / 2.0)) / width, 0.0, 1.0).astype(np.float32)
+    if modality == "mr":
+        lo, hi = np.percentile(reference, [0.5, 99.5])
+        return np.clip((image - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
+    lum = image[..., 0] * 0.299 + image[..., 1] * 0.587 + image[..., 2] * 0.114
+    return np.clip(lum / 255.0, 0.0, 1.0).astype(np.float32)
+
+
+def ssim_map(x: np.ndarray, y: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """SSIM map (Wang et al. 2004, Gaussian window sigma 1.5, K1 0.01, K2 0.03, data range 1).
+
+    ``SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``.
+    """
+    c1, c2 = 0.01**2, 0.03**2
+    x = x.astype(np.float32)
+    y = y.astype(np.float32)
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(a, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+    mx, my = blur(x), blur(y)
+    sxx = blur(x * x) - mx * mx
+    syy = blur(y * y) - my * my
+    sxy = blur(x * y) - mx * my
+    num = (2 * mx * my + c1) * (2 * sxy + c2)
+    den = (mx * mx + my * my + c1) * (sxx + syy + c2)
+    return num / den
+
+
+def ssim(x: np.ndarray, y: np.ndarray, sigma: float = 1.5) -> float:
+    """Mean of :func:`ssim_map` over the whole image."""
+    return float(np.mean(ssim_map(x, y, sigma)))
+
+
+#: Foreground rule: CT body above this HU; MR above this fraction of the clean p99; fundus luminance above
+#: this grey level (illuminated field). Holes are filled, then the mask is dilated by ``MASK_DILATION_PX``.
+CT_BODY_HU = -500.0
+MR_FOREGROUND_FRACTION = 0.1
+FUNDUS_FIELD_GREY = 15.0
+MASK_DILATION_PX = 4
+_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MASK_DILATION_PX + 1, 2 * MASK_DILATION_PX + 1))
+
+
+def foreground_mask(clean: np.ndarray, modality: str) -> np.ndarray:
+    """Anatomy mask of one clean slice/photo: threshold, fill holes (lungs, ventricles), dilate 4 px.
+
+    CT: ``HU > -500``; MR: ``x > 0.1 * p99(x)``; fundus: luminance ``> 15`` grey levels. A mask covering
+    less than 1 % of the image falls back to the whole image.
+    """
+    if modality == "ct":
+        mask = clean > CT_BODY_HU
+    elif modality == "mr":
+        mask = clean > MR_FOREGROUND_FRACTION * float(np.percentile(clean, 99.0))
+    else:
+        lum = clean[..., 0] * 0.299 + clean[..., 1] * 0.587 + clean[..., 2] * 0.114
+        mask = lum > FUNDUS_FIELD_GREY
+    mask = binary_fill_holes(mask)
+    mask = cv2.dilate(mask.astype(np.uint8), _DISC) > 0
+    return mask if mask.mean() >= 0.01 else np.ones_like(mask)
+
+
+def fidelity_loss(
+    degraded: np.ndarray, clean: np.ndarray, modality: str, type_: str, *, is_stack: bool = False
+) -> float:
+    """Distortion ``d = 1 - mean(SSIM map over the foreground mask of the clean image)``, in [0, 2].
+
+    Both images are mapped to 0..1 in the scored window (:func:`scored_unit`); for a stack the masked
+    pixels of all slices are pooled. ``d = 0`` for identical images.
+    """
+    pairs = zip(degraded, clean, strict=True) if is_stack else [(degraded, clean)]
+    total, count = 0.0, 0
+    for d, c in pairs:
+        smap = ssim_map(scored_unit(d, modality, type_, c), scored_unit(c, modality, type_, c))
+        mask = foreground_mask(c, modality)
+        total += float(smap[mask].sum())
+        count += int(mask.sum())
+    return float(max(1.0 - total / max(count, 1), 0.0))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Anchors of one family: ``d_jnd`` (distortion at a just-noticeable parameter ``p_jnd``, maps to
+    ``MOS_JND``) and ``d_nd`` (at a clearly non-diagnostic ``p_nd``, maps to ``MOS_ND``); medians over the
+    calibration sources (``python -m mediqa_sdk.train.data.calibrate``)."""
+
+    p_jnd: float
+    p_nd: float
+    d_jnd: float
+    d_nd: float
+
+
+MOS_JND = 0.9
+MOS_ND = 0.3
+
+#: family -> anchors. Regenerate with ``python -m mediqa_sdk.train.data.calibrate`` (prints this table).
+CALIBRATION: dict[str, Calibration] = {
+    # BEGIN CALIBRATION
+    # END CALIBRATION
+}
+
+
+def _curve(d_jnd: float, d_nd: float) -> tuple[float, float]:
+    """``(d0, gamma)`` of ``mos = exp(-(d / d0)^gamma)`` through ``(d_jnd, 0.9)`` and ``(d_nd, 0.3)``."""
+    a_j, a_n = -math.log(MOS_JND), -math.log(MOS_ND)
+    d_jnd = max(d_jnd, 1e-6)
+    d_nd = max(d_nd, d_jnd * 1.5)
+    gamma = math.log(a_n / a_j) / math.log(d_nd / d_jnd)
+    return d_jnd / a_j ** (1.0 / gamma), gamma
+
+
+def calibration_for(modality: str, family: str | Mapping[str, float] | None) -> tuple[float, float]:
+    """Anchors ``(d_jnd, d_nd)`` for a family, a weighted mix of families (weighted geometric mean: a sample
+    with two degradations, each weighted by its share of the distortion), or ``None`` (the geometric mean of
+    the modality's families)."""
+    if family is None:
+        mix: Mapping[str, float] = {f: 1.0 for f in CALIBRATION if f.startswith(modality + "_")}
+    elif isinstance(family, str):
+        mix = {family: 1.0}
+    else:
+        mix = family
+    mix = {f: w for f, w in mix.items() if f in CALIBRATION and w > 0}
+    if not mix:
+        return 0.05, 0.4
+    total = sum(mix.values())
+    log_j = sum(w * math.log(max(CALIBRATION[f].d_jnd, 1e-6)) for f, w in mix.items()) / total
+    log_n = sum(w * math.log(max(CALIBRATION[f].d_nd, 1e-6)) for f, w in mix.items()) / total
+    return math.exp(log_j), math.exp(log_n)
+
+
+def mos_from_loss(d: float, d_jnd: float, d_nd: float) -> float:
+    """``mos = exp(-(d / d0)^gamma)``, with ``d0``, ``gamma`` such that ``d_jnd -> 0.9``, ``d_nd -> 0.3``.
+
+    1.0 at ``d = 0``, strictly decreasing in ``d``.
+    """
+    if d <= 0:
+        return 1.0
+    d0, gamma = _curve(d_jnd, d_nd)
+    return float(math.exp(-((d / d0) ** gamma)))
+
+
+def pseudo_mos(
+    degraded: np.ndarray,
+    clean: np.ndarray,
+    modality: str,
+    type_: str,
+    *,
+    is_stack: bool = False,
+    family: str | Mapping[str, float] | None = None,
+) -> float:
+    """Pseudo-MOS in 0..1: the masked SSIM distortion mapped through the family's calibrated curve.
+
+    ``d = 1 - mean_{mask} SSIM(window(degraded), window(clean))`` (:func:`fidelity_loss`), then
+    ``mos = exp(-(d / d0)^gamma)`` with ``(d0, gamma)`` from the family's anchors so that its
+    just-noticeable parameter scores 0.9 and its non-diagnostic one 0.3 (:data:`CALIBRATION`).
+    A clean input scores exactly 1.0.
+
+    Args:
+        degraded: the degraded image (or ``[S, H, W(, 3)]`` stack when ``is_stack``), physical units.
+        clean: its clean source, same shape.
+        modality: ``ct``, ``mr`` or ``fundus``.
+        type_: prompt type (selects the CT window).
+        is_stack: pool the masked SSIM over axis 0 (3D samples).
+        family: degradation family (its calibration), ``{family: weight}`` for a mix, or ``None`` for the
+            modality's average curve.
+    """
+    if np.array_equal(degraded, clean):
+        return 1.0
+    d = fidelity_loss(degraded, clean, modality, type_, is_stack=is_stack)
+    return mos_from_loss(d, *calibration_for(modality, family))

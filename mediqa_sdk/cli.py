@@ -56,7 +56,8 @@ class _LazyGroup(click.Group):
         if cmd_name in _LAZY_COMMANDS:
             module, attr, _ = _LAZY_COMMANDS[cmd_name]
             try:
-                return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+                command: click.Command = getattr(importlib.import_module(module), attr)
+                return command
             except ImportError as err:
                 return _missing_extra(cmd_name, err)
         return super().get_command(ctx, cmd_name)
@@ -215,7 +216,7 @@ def models(fmt: str) -> None:
     from .registry import load_registry
 
     registry = load_registry()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, rec in sorted(registry.models.items()):
         rows.append(
             {

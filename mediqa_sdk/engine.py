@@ -113,7 +113,7 @@ def provider_plan(device: str, record: ModelRecord) -> list[tuple[str, dict[str,
         raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     available = set(ort.get_available_providers())
     gpu = gpu_info()
-    cpu = [(_CPU, {})]
+    cpu: list[tuple[str, dict[str, Any]]] = [(_CPU, {})]
     if device == "cpu":
         return cpu
     cuda_ok = _CUDA in available and gpu.present

@@ -151,6 +151,6 @@ def render_table(outcomes: list[ScoreOutcome]) -> str:
             f"model: {prov.scorer.name} v{prov.scorer.version} sha256 {prov.scorer.sha256[:16]}…; "
             f"providers: {', '.join(prov.providers)}\n"
         )
-        for w in res.warnings:
-            out.write(f"warning: {w}\n")
+        for warning in res.warnings:
+            out.write(f"warning: {warning}\n")
     return out.getvalue()

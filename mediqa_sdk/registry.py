@@ -377,9 +377,10 @@ def _parse_salient(obj: Mapping[str, Any], where: str) -> SalientSpec:
     if unknown:
         raise RegistryError(f"{where}: salient has unknown keys {sorted(unknown)}")
     try:
-        spec = SalientSpec(
-            **{k: (int(v) if k in ("n_slices", "subsample") else float(v)) for k, v in obj.items()}
-        )
+        values: dict[str, Any] = {
+            k: (int(v) if k in ("n_slices", "subsample") else float(v)) for k, v in obj.items()
+        }
+        spec = SalientSpec(**values)
     except (TypeError, ValueError) as err:
         raise RegistryError(f"{where}: salient settings are malformed ({err})") from err
     if spec.n_slices < 1 or spec.subsample < 1:

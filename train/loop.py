@@ -198,7 +198,7 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optim.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         first = batch.get("slices", batch.get("image"))
         images += int(np.prod(first.shape[:2])) if first.ndim == 5 else int(first.shape[0])
         step += 1

@@ -1,0 +1,178 @@
+"""Training plumbing: runtime-identical tensors, manifests, metrics, and a loop that learns and resumes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mediqa_sdk.train.data import Sample
+from mediqa_sdk.train.loop import TrainSettings, train
+from mediqa_sdk.train.manifests import ManifestError, read_manifest, split_entries
+from mediqa_sdk.train.metrics import krcc, plcc, rmse, srcc
+from mediqa_sdk.train.tensors import classifier_arrays, scorer_arrays
+from scipy import stats
+
+from ..synthetic import ct_volume, mr_slice
+
+
+def _sample(image: np.ndarray, dim: str, modality: str, region: str, type_: str, mos: float = 1.0) -> Sample:
+    return Sample(
+        image=image,
+        clean=image,
+        dim=dim,
+        modality=modality,
+        region=region,
+        type=type_,
+        physics={"mr_field_strength": 0.5} if modality == "mr" else {"ct_dose": 0.7},
+        physics_raw={},
+        physics_valid={"mr_field_strength": modality == "mr", "ct_dose": modality == "ct"},
+        pseudo_mos=mos,
+        source_id="test",
+        split="train",
+        degradation="clean",
+        param=float("nan"),
+        unit="",
+        pixel_mm=1.0,
+    )
+
+
+def test_training_tensors_equal_what_the_runtime_feeds(assessor, registry):
+    record = registry.get(None, "scorer")
+    img = mr_slice()
+    arrays = scorer_arrays(_sample(img, "2d", "mr", "head", "t1"), record)
+    _, feeds = assessor.network_inputs(img, modality="mr", region="head", type="t1")
+    np.testing.assert_array_equal(arrays.slices, feeds[0][1])
+    np.testing.assert_array_equal(arrays.prompt, feeds[0][2])
+    np.testing.assert_array_equal(arrays.physics_mask, [False, True])
+
+    vol = ct_volume(n_slices=13)[3:10]  # 7 body slices: the runtime's salient slices are all 7
+    arrays = scorer_arrays(_sample(vol, "3d", "ct", "chest", "lung_window"), record)
+    _, feeds = assessor.network_inputs(vol, modality="ct", region="chest", type="lung_window")
+    assert arrays.slices.shape == (7, 3, 224, 224)
+    np.testing.assert_array_equal(arrays.slices, feeds[0][1])
+
+
+def test_classifier_labels_and_ct_type_mask(registry):
+    record = registry.get(None, "classifier")
+    rng = np.random.default_rng(0)
+    a = classifier_arrays(_sample(ct_volume(n_slices=7), "3d", "ct", "chest", "lung_window"), record, rng)
+    assert a.image.shape == (1, 3, 224, 224) and not a.type_valid
+    assert record.vocabulary.region[a.region] == "chest"
+    b = classifier_arrays(_sample(mr_slice(), "2d", "mr", "head", "flair"), record, rng)
+    assert b.type_valid and record.vocabulary.type[b.type] == "flair"
+
+
+def test_metrics_match_scipy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=50)
+    y = x + rng.normal(scale=0.5, size=50)
+    assert srcc(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert plcc(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
+    assert krcc(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert rmse(np.array([0.0, 1.0]), np.array([1.0, 1.0])) == pytest.approx(np.sqrt(0.5))
+    assert srcc(np.ones(5), y[:5]) == 0.0  # undefined -> 0, never nan
+
+
+def _images(folder: Path, n: int) -> list[str]:
+    import cv2
+
+    names = []
+    for i in range(n):
+        name = f"img{i:02d}.png"
+        cv2.imwrite(str(folder / name), (mr_slice(size=32, seed=i) / 4).astype(np.uint8))
+        names.append(name)
+    return names
+
+
+def test_generic_csv_and_json_manifests(tmp_path):
+    names = _images(tmp_path, 4)
+    with (tmp_path / "scores.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "score", "modality"])
+        for i, n in enumerate(names):
+            w.writerow([n, 1 + i, "MR"])
+    m = read_manifest(tmp_path / "scores.csv")
+    assert m.scale == (1.0, 4.0) and [e.score for e in m.entries] == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert m.entries[0].modality == "mr" and m.entries[0].path == tmp_path / names[0]
+    (tmp_path / "m.json").write_text(
+        json.dumps({"scale": [0, 10], "entries": [{"path": names[0], "score": 5}]})
+    )
+    assert read_manifest(tmp_path / "m.json").entries[0].score == 0.5
+    (tmp_path / "bad.csv").write_text("path,score\nmissing.png,1\n")
+    with pytest.raises(ManifestError, match="do not exist"):
+        read_manifest(tmp_path / "bad.csv")
+
+
+def test_ldctiqac_and_eyeq_readers(tmp_path):
+    (tmp_path / "image").mkdir()
+    names = _images(tmp_path / "image", 3)
+    (tmp_path / "train.json").write_text(json.dumps({names[0]: 0.0, names[1]: 2.2, names[2]: 4.0}))
+    m = read_manifest(tmp_path / "train.json")
+    assert m.name == "LDCTIQAC2023" and m.scale == (0.0, 4.0)
+    assert [e.score for e in m.entries] == pytest.approx([0.0, 0.55, 1.0])
+    assert {e.modality for e in m.entries} == {"ct"}
+    _images(tmp_path, 3)
+    (tmp_path / "Label_EyeQ_test.csv").write_text(
+        ",image,quality,DR_grade\n0,img00.png,0,0\n1,img01.png,1,2\n2,img02.png,2,0\n"
+    )
+    e = read_manifest(tmp_path / "Label_EyeQ_test.csv")
+    assert e.ordinal and [x.score for x in e.entries] == [1.0, 0.5, 0.0]
+
+
+def test_split_is_by_group_and_deterministic(tmp_path):
+    names = _images(tmp_path, 20)
+    with (tmp_path / "s.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "score", "group"])
+        for i, n in enumerate(names):
+            w.writerow([n, i, f"patient{i // 2}"])  # two images per patient
+    m = read_manifest(tmp_path / "s.csv")
+    a, b = split_entries(m.entries, seed=3), split_entries(m.entries, seed=3)
+    assert a == b
+    groups = {k: {e.group for e in v} for k, v in a.items()}
+    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"])
+
+
+def _toy_batches(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        level = torch.rand(4, generator=g)
+        slices = (level.view(4, 1, 1, 1, 1) * 2 - 1).expand(4, 1, 3, 224, 224).contiguous()
+        slices = slices + 0.05 * torch.randn(slices.shape, generator=g)
+        prompt = torch.zeros(4, 21)
+        prompt[:, [0, 3, 5, 16]] = 1.0
+        yield {
+            "slices": slices,
+            "prompt": prompt,
+            "score": level,
+            "physics": torch.zeros(4, 2),
+            "physics_mask": torch.zeros(4, 2, dtype=torch.bool),
+        }
+
+
+def test_loop_learns_keeps_the_best_and_resumes(tmp_path):
+    val = [b for _, b in zip(range(3), _toy_batches(99), strict=False)]
+    settings = TrainSettings(
+        stage="finetune",
+        out_dir=str(tmp_path),
+        config="tiny",
+        minutes=5,
+        max_steps=40,
+        lr=2e-3,
+        warmup_steps=5,
+        eval_every=20,
+        bf16=False,
+        threads=1,
+    )
+    report = train(settings, _toy_batches(0), val)
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [20, 40]
+    assert report.best_metric > 0.8  # brightness is easy to rank
+    assert float(rows[-1]["train_loss"]) < 0.1
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
+    more = TrainSettings(**{**settings.__dict__, "max_steps": 60, "resume": True})
+    assert train(more, _toy_batches(1), val).steps == 60

@@ -51,3 +51,31 @@ def test_pseudo_mos_decreases_with_dose_and_field() -> None:
     assert s1.pseudo_mos > s3.pseudo_mos
     other = make_sample(mr_src, "2d", "mr_gibbs", np.random.default_rng(0), param=64)
     assert other.physics_raw["mr_field_strength"] == labels.PHANTOM_MR_FIELD_T  # source's label kept
+
+
+def test_pseudo_mos_ignores_background_and_hits_anchors() -> None:
+    src = make_phantom("mr_brain", 900_013, 8)
+    clean = src.volume[4]
+    noisy_air = clean.copy()
+    air = ~labels.foreground_mask(clean, "mr")
+    noisy_air[air] += np.random.default_rng(0).rayleigh(0.05 * float(clean.max()), size=int(air.sum()))
+    assert labels.pseudo_mos(noisy_air, clean, "mr", "t2", family="mr_field_strength") > 0.95
+    unit = [labels.scored_unit(x, "mr", "t2", clean) for x in (noisy_air, clean)]
+    assert labels.ssim(*unit) < 0.5  # the whole-image SSIM is dominated by the air
+    cal = labels.CALIBRATION["mr_field_strength"]
+    assert labels.mos_from_loss(cal.d_jnd, cal.d_jnd, cal.d_nd) == pytest.approx(0.9)
+    assert labels.mos_from_loss(cal.d_nd, cal.d_jnd, cal.d_nd) == pytest.approx(0.3)
+    assert labels.mos_from_loss(0.0, cal.d_jnd, cal.d_nd) == 1.0
+
+
+def test_two_degradations_are_labelled_consistently() -> None:
+    src = make_phantom("ct_abdomen", 900_014, 8)
+    kw = {"type_": "soft_window", "indices": (4,)}
+    dose = make_sample(src, "2d", "ct_dose", np.random.default_rng(0), param=30.0, **kw)
+    both = make_sample(
+        src, "2d", "ct_motion", np.random.default_rng(0), param=4.0, second="ct_dose", second_param=30.0, **kw
+    )
+    assert both.degradation == "ct_motion+ct_dose"  # stage order: object motion, then photon noise
+    assert [d[0] for d in both.degradations] == ["ct_motion", "ct_dose"]
+    assert both.physics_raw["ct_dose"] == pytest.approx(30.0) and both.physics_valid["ct_dose"]
+    assert both.pseudo_mos < dose.pseudo_mos

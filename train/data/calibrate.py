@@ -4,8 +4,9 @@ Each family has two anchor parameters, chosen by hand and written down here: ``p
 reader would just notice (maps to pseudo-MOS 0.9), and ``p_nd``, one that makes the image clearly
 non-diagnostic (maps to 0.3). The distortion ``d`` (:func:`labels.fidelity_loss`) at each anchor is the
 median over calibration sources (phantoms of fixed test-range seeds in every prompt type, plus the real
-scans present, two slices each). ``python -m mediqa_sdk.train.data.calibrate [--write]`` prints the
-table (``--write`` also replaces it in ``labels.py``).
+scans present, two slices each); CT families get one entry per display window as well.
+``python -m mediqa_sdk.train.data.calibrate [--write]`` prints the table (``--write``: also into
+``labels.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ ANCHORS: dict[str, tuple[float, float]] = {
     "mr_motion": (1.0, 6.0),
     "mr_gibbs": (160.0, 48.0),
     "mr_undersampling": (2.0, 5.0),
-    "mr_bias_field": (0.4, 1.6),
+    "mr_bias_field": (0.4, 2.4),  # coil shading is rarely non-diagnostic: a far anchor
     "fundus_defocus": (1.0, 5.0),
     "fundus_motion_blur": (3.0, 14.0),
     "fundus_illumination": (0.3, 0.95),
@@ -61,17 +62,22 @@ def _sources(modality: str) -> list[CleanSource]:
     return out
 
 
-def measure(family: str, sources: list[CleanSource]) -> tuple[float, float]:
-    """Median distortion of ``family`` at its two anchors over ``sources`` (every type, two slices)."""
-    results: list[list[float]] = [[], []]
+def measure(family: str, sources: list[CleanSource]) -> dict[str, tuple[float, float]]:
+    """Median distortion of ``family`` at its two anchors over ``sources`` (two slices each).
+
+    Returns ``{key: (d_jnd, d_nd)}`` with ``key`` = the family, and for CT also ``family:type`` per
+    display window (a window's width changes what SSIM sees tenfold: lung vs. brain).
+    """
+    results: dict[str, list[list[float]]] = {}
     for src in sources:
+        if FAMILIES[family].volume and src.volume.shape[0] < 3:
+            continue
         valid = np.flatnonzero(src.valid) if src.valid.any() else np.arange(src.volume.shape[0])
-        picks = {int(valid[len(valid) // 3]), int(valid[(2 * len(valid)) // 3])}
+        picks = sorted({int(valid[len(valid) // 3]), int(valid[(2 * len(valid)) // 3])})
         for type_ in sorted(set(src.types)):
-            for slice_ in sorted(picks):
+            keys = [family] + ([f"{family}:{type_}"] if src.modality == "ct" else [])
+            for slice_ in picks:
                 for k, param in enumerate(ANCHORS[family]):
-                    if FAMILIES[family].volume and src.volume.shape[0] < 3:
-                        continue
                     s = make_sample(
                         src,
                         "2d",
@@ -81,15 +87,17 @@ def measure(family: str, sources: list[CleanSource]) -> tuple[float, float]:
                         type_=type_,
                         indices=(slice_,),
                     )
-                    results[k].append(labels.fidelity_loss(s.image, s.clean, src.modality, type_))
-    return float(np.median(results[0])), float(np.median(results[1]))
+                    d = labels.fidelity_loss(s.image, s.clean, src.modality, type_)
+                    for key in keys:
+                        results.setdefault(key, [[], []])[k].append(d)
+    return {key: (float(np.median(a)), float(np.median(b))) for key, (a, b) in results.items()}
 
 
 def _table(values: dict[str, tuple[float, float]]) -> str:
     lines = []
-    for family, (d_jnd, d_nd) in values.items():
-        p_jnd, p_nd = ANCHORS[family]
-        lines.append(f'    "{family}": Calibration({p_jnd:g}, {p_nd:g}, {d_jnd:.4g}, {d_nd:.4g}),')
+    for key, (d_jnd, d_nd) in values.items():
+        p_jnd, p_nd = ANCHORS[key.split(":")[0]]
+        lines.append(f'    "{key}": Calibration({p_jnd:g}, {p_nd:g}, {d_jnd:.4g}, {d_nd:.4g}),')
     return "\n".join(lines)
 
 
@@ -99,10 +107,10 @@ def main(argv: list[str]) -> None:
     cache: dict[str, list[CleanSource]] = {}
     for family in ANCHORS:
         modality = FAMILIES[family].modality
-        values[family] = measure(family, cache.setdefault(modality, _sources(modality)))
-        d_jnd, d_nd = values[family]
-        if not d_nd > d_jnd:
-            raise RuntimeError(f"{family}: anchors not ordered (d_jnd {d_jnd:.4g}, d_nd {d_nd:.4g})")
+        for key, (d_jnd, d_nd) in measure(family, cache.setdefault(modality, _sources(modality))).items():
+            if not d_nd > d_jnd:
+                raise RuntimeError(f"{key}: anchors not ordered (d_jnd {d_jnd:.4g}, d_nd {d_nd:.4g})")
+            values[key] = (d_jnd, d_nd)
     table = _table(values)
     sys.stdout.write(table + "\n")
     if "--write" in argv:

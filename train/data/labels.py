@@ -224,6 +224,38 @@ MOS_ND = 0.3
 #: family -> anchors. Regenerate with ``python -m mediqa_sdk.train.data.calibrate`` (prints this table).
 CALIBRATION: dict[str, Calibration] = {
     # BEGIN CALIBRATION
+    "ct_dose": Calibration(100, 10, 0.02197, 0.1636),
+    "ct_dose:lung_window": Calibration(100, 10, 0.007316, 0.08816),
+    "ct_dose:soft_window": Calibration(100, 10, 0.07376, 0.4111),
+    "ct_dose:bone_window": Calibration(100, 10, 0.002547, 0.04454),
+    "ct_dose:brain_window": Calibration(100, 10, 0.09615, 0.4454),
+    "ct_sparse_views": Calibration(100, 30, 0.1025, 0.3963),
+    "ct_sparse_views:lung_window": Calibration(100, 30, 0.06074, 0.3479),
+    "ct_sparse_views:soft_window": Calibration(100, 30, 0.1391, 0.4519),
+    "ct_sparse_views:bone_window": Calibration(100, 30, 0.007667, 0.08501),
+    "ct_sparse_views:brain_window": Calibration(100, 30, 0.3007, 0.6857),
+    "ct_motion": Calibration(1, 6, 0.02602, 0.2932),
+    "ct_motion:lung_window": Calibration(1, 6, 0.006136, 0.1943),
+    "ct_motion:soft_window": Calibration(1, 6, 0.03044, 0.2964),
+    "ct_motion:bone_window": Calibration(1, 6, 0.01058, 0.2687),
+    "ct_motion:brain_window": Calibration(1, 6, 0.1386, 0.4903),
+    "ct_slice_thickness": Calibration(6, 15, 0.01596, 0.09248),
+    "ct_slice_thickness:lung_window": Calibration(6, 15, 0.01767, 0.06706),
+    "ct_slice_thickness:soft_window": Calibration(6, 15, 0.02751, 0.102),
+    "ct_slice_thickness:bone_window": Calibration(6, 15, 0.005134, 0.02592),
+    "ct_slice_thickness:brain_window": Calibration(6, 15, 0.04095, 0.1279),
+    "mr_field_strength": Calibration(2, 0.3, 0.07045, 0.6918),
+    "mr_motion": Calibration(1, 6, 0.04655, 0.2425),
+    "mr_gibbs": Calibration(160, 48, 0.01208, 0.2961),
+    "mr_undersampling": Calibration(2, 5, 0.2076, 0.366),
+    "mr_bias_field": Calibration(0.4, 2.4, 0.009429, 0.05247),
+    "fundus_defocus": Calibration(1, 5, 0.02246, 0.2115),
+    "fundus_motion_blur": Calibration(3, 14, 0.0286, 0.2048),
+    "fundus_illumination": Calibration(0.3, 0.95, 0.00725, 0.1344),
+    "fundus_exposure": Calibration(-0.7, -2.5, 0.03123, 0.2967),
+    "fundus_haze": Calibration(0.15, 0.7, 0.02486, 0.2552),
+    "fundus_jpeg": Calibration(40, 6, 0.07591, 0.2463),
+    "fundus_noise": Calibration(4, 20, 0.04729, 0.4678),
     # END CALIBRATION
 }
 
@@ -237,22 +269,33 @@ def _curve(d_jnd: float, d_nd: float) -> tuple[float, float]:
     return d_jnd / a_j ** (1.0 / gamma), gamma
 
 
-def calibration_for(modality: str, family: str | Mapping[str, float] | None) -> tuple[float, float]:
-    """Anchors ``(d_jnd, d_nd)`` for a family, a weighted mix of families (weighted geometric mean: a sample
-    with two degradations, each weighted by its share of the distortion), or ``None`` (the geometric mean of
-    the modality's families)."""
+def calibration_for(
+    modality: str, family: str | Mapping[str, float] | None, type_: str | None = None
+) -> tuple[float, float]:
+    """Anchors ``(d_jnd, d_nd)`` for a family, a weighted mix of families, or ``None``.
+
+    A family's entry for the prompt type (``"ct_dose:soft_window"``, CT windows) is used when present,
+    else the family's. A mix (a sample with two degradations, each weighted by its share of the
+    distortion) and ``None`` (every family of the modality, equally) take the weighted geometric mean.
+    """
     if family is None:
-        mix: Mapping[str, float] = {f: 1.0 for f in CALIBRATION if f.startswith(modality + "_")}
+        mix: Mapping[str, float] = {
+            f: 1.0 for f in CALIBRATION if f.startswith(modality + "_") and ":" not in f
+        }
     elif isinstance(family, str):
         mix = {family: 1.0}
     else:
         mix = family
-    mix = {f: w for f, w in mix.items() if f in CALIBRATION and w > 0}
-    if not mix:
+    anchors = []
+    for name, weight in mix.items():
+        cal = CALIBRATION.get(f"{name}:{type_}") or CALIBRATION.get(name)
+        if cal is not None and weight > 0:
+            anchors.append((weight, cal))
+    if not anchors:
         return 0.05, 0.4
-    total = sum(mix.values())
-    log_j = sum(w * math.log(max(CALIBRATION[f].d_jnd, 1e-6)) for f, w in mix.items()) / total
-    log_n = sum(w * math.log(max(CALIBRATION[f].d_nd, 1e-6)) for f, w in mix.items()) / total
+    total = sum(w for w, _ in anchors)
+    log_j = sum(w * math.log(max(c.d_jnd, 1e-6)) for w, c in anchors) / total
+    log_n = sum(w * math.log(max(c.d_nd, 1e-6)) for w, c in anchors) / total
     return math.exp(log_j), math.exp(log_n)
 
 
@@ -295,4 +338,4 @@ def pseudo_mos(
     if np.array_equal(degraded, clean):
         return 1.0
     d = fidelity_loss(degraded, clean, modality, type_, is_stack=is_stack)
-    return mos_from_loss(d, *calibration_for(modality, family))
+    return mos_from_loss(d, *calibration_for(modality, family, type_))

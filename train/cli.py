@@ -90,9 +90,17 @@ def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> N
     else:
         spec = StreamSpec(task=task, split="train", batch_size=kw["batch_size"], seed=kw["seed"])
         stream = EngineBatches(spec, record)
-        _say("building the validation set ...")
         val_spec = StreamSpec(task=task, split="val", batch_size=kw["batch_size"], seed=10_000 + kw["seed"])
-        val = fixed_batches(val_spec, record, kw["val_2d"], 0 if stage == "classifier" else kw["val_3d"])
+        n_3d = 0 if stage == "classifier" else kw["val_3d"]
+        cache = Path(kw["out_dir"]).parent / f".val-{task}-{kw['val_2d']}-{n_3d}-{val_spec.seed}.pt"
+        if cache.is_file():
+            val = torch.load(cache, weights_only=True)
+            _say(f"validation set: {len(val)} batches from {cache}")
+        else:
+            _say("building the validation set ...")
+            val = fixed_batches(val_spec, record, kw["val_2d"], n_3d)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(val, cache)
     loader = DataLoader(stream, batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True)
     torch.manual_seed(kw["seed"])
     report = train(settings, loader, val, log=_say)
@@ -116,7 +124,7 @@ def classifier(config: str, **kw) -> None:
 
 
 @train_group.command()
-@click.option("--config", default="vit-tiny-conv", show_default=True, help="Scorer preset.")
+@click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset.")
 @_common
 def pretrain(config: str, **kw) -> None:
     """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
@@ -136,7 +144,7 @@ def pretrain(config: str, **kw) -> None:
     default=None,
     help="Manifest of expert scores (CSV/JSON, LDCTIQAC2023 train.json, EyeQ CSV).",
 )
-@click.option("--config", default="vit-tiny-conv", show_default=True, help="Scorer preset (without --init).")
+@click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset (without --init).")
 @_common
 def finetune(init: str | None, data: str | None, config: str, **kw) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""

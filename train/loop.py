@@ -43,7 +43,7 @@ class TrainSettings:
 
     stage: str
     out_dir: str
-    config: str = "vit-tiny-conv"
+    config: str = "cnn-pyramid"
     init: str | None = None
     minutes: float = 60.0
     max_steps: int = 100_000
@@ -136,11 +136,15 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
     return result
 
 
-def _lr(step: int, settings: TrainSettings, total: int) -> float:
+def _lr(step: int, settings: TrainSettings, progress: float) -> float:
+    """Linear warm-up, then cosine decay to 5 % over the budget: ``lr_t = lr (0.05 + 0.475 (1 + cos(pi t)))``.
+
+    ``progress`` is the spent share of the budget (steps or wall-clock, whichever is further along).
+    """
     if step < settings.warmup_steps:
         return settings.lr * (step + 1) / settings.warmup_steps
-    progress = min(1.0, (step - settings.warmup_steps) / max(1, total - settings.warmup_steps))
-    return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    t = min(1.0, max(0.0, progress))
+    return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def train(
@@ -176,7 +180,7 @@ def train(
         optim.load_state_dict(state["optim"])
         step, best, best_step, spent = state["step"], state["best"], state["best_step"], state["seconds"]
         log(f"resumed at step {step} (best {best:.4f} at step {best_step})")
-    total = steps_estimate or settings.max_steps
+    total = min(steps_estimate or settings.max_steps, settings.max_steps)
     log_path = out / "log.csv"
     new_log = not log_path.is_file() or not settings.resume
     log_fh = log_path.open("w" if new_log else "a", newline="")
@@ -189,7 +193,8 @@ def train(
     t_images = time.perf_counter()
     metrics: dict[str, float] = {}
     for batch in batches:
-        lr = _lr(step, settings, total)
+        progress = max(step / total, (time.perf_counter() - start) / (settings.minutes * 60))
+        lr = _lr(step, settings, progress)
         for group in optim.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):

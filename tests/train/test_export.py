@@ -1,0 +1,156 @@
+"""torch -> ONNX: parity, dynamic axes, registry records, the runtime (Session, Assessor), variants, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from click.testing import CliRunner  # noqa: E402
+from mediqa_sdk.export.onnx_export import (  # noqa: E402
+    ParityError,
+    check_parity,
+    export_command,
+    export_onnx,
+    make_variants,
+    phantom_inputs,
+    variant_score_change,
+)
+from mediqa_sdk.export.registry_record import build_record, write_record  # noqa: E402
+from mediqa_sdk.train.model import build_model, classifier_config, save_checkpoint, scorer_config  # noqa: E402
+
+from mediqa_sdk.engine import Session  # noqa: E402
+from mediqa_sdk.preprocess import prepare_gray  # noqa: E402
+from mediqa_sdk.prompts import encode_prompt  # noqa: E402
+from mediqa_sdk.registry import load_registry, registry_path  # noqa: E402
+
+from ..synthetic import ct_volume  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_model(scorer_config("tiny")).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny, tmp_path_factory) -> Path:
+    return export_onnx(tiny, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+def _real_feeds(b: int = 2) -> dict[str, np.ndarray]:
+    """CT slices preprocessed by the runtime itself, with registry prompts."""
+    registry = load_registry()
+    rec = registry.get(None, "scorer")
+    vol = ct_volume(n_slices=14, size=96)
+    slices = np.stack(
+        [prepare_gray(vol[3 + i : 10 + i], rec.preprocess, window="soft_window") for i in range(b)]
+    )
+    prompt = encode_prompt(rec.vocabulary, "3d", "ct", "chest", "soft_window")
+    return {"slices": slices.astype(np.float32), "prompt": np.stack([prompt] * b)}
+
+
+def test_scorer_export_matches_torch_on_random_and_real_inputs(tiny, tiny_onnx):
+    report = check_parity(tiny, tiny_onnx, [_real_feeds(), phantom_inputs(True, 1, 7)])
+    assert set(report.cases) >= {"random B=1 S=1", "random B=1 S=7", "random B=3 S=1", "random B=3 S=7"}
+    assert report.max_abs < 1e-4
+
+
+def test_a_mismatching_graph_fails_the_parity_check(tiny_onnx):
+    torch.manual_seed(1)
+    other = build_model(scorer_config("tiny")).eval()
+    with pytest.raises(ParityError, match="differs from torch"):
+        check_parity(other, tiny_onnx, shapes=[(1, 1)])
+
+
+def test_classifier_export_parity(tmp_path):
+    model = build_model(classifier_config("tiny")).eval()
+    path = export_onnx(model, tmp_path / "cls.onnx")
+    assert check_parity(model, path, [phantom_inputs(False, 4)]).max_abs < 1e-4
+
+
+def _tmp_registry(tmp_path: Path, graph: Path) -> Path:
+    """A copy of the SDK registry with a models/ folder (placeholder graphs + ``graph``) beside it."""
+    src = registry_path()
+    models = tmp_path / "models"
+    models.mkdir()
+    for rec in load_registry(src).models.values():
+        shutil.copy(rec.path, models / rec.file)
+    shutil.copy(graph, models / graph.name)
+    shutil.copy(src, tmp_path / "models.json")
+    return tmp_path / "models.json"
+
+
+def test_exported_scorer_runs_through_the_runtime(tiny, tiny_onnx, tmp_path):
+    registry_file = _tmp_registry(tmp_path, tiny_onnx)
+    record = build_record(
+        registry_file.parent / "models" / tiny_onnx.name,
+        name="mediqa-scorer-tiny",
+        version="0.1.0",
+        config=tiny.cfg.to_dict(),
+        training={"seed": 0, "data": ["random"]},
+        metrics={"note": "untrained"},
+        registry_file=registry_file,
+    )
+    assert record["contract_version"] == 1 and len(record["sha256"]) == 64
+    assert record["provenance"]["config"]["name"] == "tiny" and record["provenance"]["trained_on"] == [
+        "random"
+    ]
+    write_record(record, registry_file)
+    raw = json.loads(registry_file.read_text())
+    assert raw["defaults"]["scorer"] == "mediqa-scorer-placeholder"  # defaults untouched
+    registry = load_registry(registry_file)
+    rec = registry.get("mediqa-scorer-tiny", "scorer")
+    assert not rec.placeholder and [p.name for p in rec.physics] == ["ct_dose", "mr_field_strength"]
+    feeds = _real_feeds(b=1)
+    out = Session(rec, device="cpu").run(feeds)
+    with torch.no_grad():
+        ref = tiny(torch.from_numpy(feeds["slices"]), torch.from_numpy(feeds["prompt"]))
+    np.testing.assert_allclose(out["score"], ref.score.numpy(), atol=1e-5)
+
+    from mediqa_sdk import Assessor
+
+    result = Assessor("mediqa-scorer-tiny", device="cpu", registry=registry).score(
+        ct_volume(n_slices=20), modality="ct", region="abdomen"
+    )
+    assert 0.0 <= result.score <= 1.0 and len(result.slice_weights) == 7
+    assert result.provenance.scorer.sha256 == rec.sha256
+
+
+def test_quantised_variants_report_their_score_change(tiny_onnx, tmp_path):
+    src = shutil.copy(tiny_onnx, tmp_path / "tiny.onnx")
+    variants = make_variants(src)
+    assert set(variants) == {"fp16", "int8"}
+    feeds = [_real_feeds()]
+    for path in variants.values():
+        change = variant_score_change(src, path, feeds)
+        assert 0.0 <= change["max_abs"] < 0.2 and change["mean_abs"] <= change["max_abs"]
+
+
+def test_export_command_registers_a_checkpoint(tiny, tiny_onnx, tmp_path):
+    registry_file = _tmp_registry(tmp_path, tiny_onnx)
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(tiny, ckpt, {"seed": 3, "data": ["phantoms"], "metrics": {"srcc": 0.5}})
+    np.savez(tmp_path / "real.npz", **_real_feeds())
+    result = CliRunner().invoke(
+        export_command,
+        [
+            str(ckpt),
+            "--name",
+            "cli-tiny",
+            "--registry",
+            str(registry_file),
+            "--parity-inputs",
+            str(tmp_path / "real.npz"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rec = load_registry(registry_file).get("cli-tiny", "scorer")
+    assert rec.path.is_file() and rec.metrics["srcc"] == 0.5
+    assert rec.metrics["onnx_parity"]["max_abs_diff"] < 1e-4 and rec.provenance["training"]["seed"] == 3

@@ -1,0 +1,35 @@
+"""Checkpoints: ``{"config": cfg.to_dict(), "model": state_dict, "provenance": {...}}`` in one torch file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .classifier import PromptClassifier
+from .config import ClassifierConfig, ScorerConfig, config_from_dict
+from .maniqa import MedIQAScorer
+
+__all__ = ["build_model", "load_checkpoint", "save_checkpoint"]
+
+
+def build_model(cfg: ScorerConfig | ClassifierConfig) -> MedIQAScorer | PromptClassifier:
+    """The scorer or classifier a configuration describes (random weights)."""
+    return MedIQAScorer(cfg) if isinstance(cfg, ScorerConfig) else PromptClassifier(cfg)
+
+
+def save_checkpoint(
+    model: MedIQAScorer | PromptClassifier, path: str | Path, provenance: dict[str, Any] | None = None
+) -> None:
+    """Save configuration, weights and provenance (training data, seed, metrics) together."""
+    payload = {"config": model.cfg.to_dict(), "model": model.state_dict(), "provenance": provenance or {}}
+    torch.save(payload, Path(path))
+
+
+def load_checkpoint(path: str | Path) -> tuple[MedIQAScorer | PromptClassifier, dict[str, Any]]:
+    """Rebuild the model of a checkpoint; returns ``(model in eval mode, provenance)``."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = build_model(config_from_dict(payload["config"]))
+    model.load_state_dict(payload["model"])
+    return model.eval(), dict(payload.get("provenance", {}))

@@ -29,9 +29,11 @@ class BuildWithRegistry(build_py):
 
 
 setup(
-    packages=_packages("mediqa_sdk", "mediqa_sdk")
-    + ["mediqa_sdk.models"]  # data-only folder of ONNX graphs
-    + _packages("mediqa_sdk.train", "train")
-    + _packages("mediqa_sdk.export", "export"),
+    packages=[
+        *_packages("mediqa_sdk", "mediqa_sdk"),
+        "mediqa_sdk.models",  # data-only folder of ONNX graphs
+        *_packages("mediqa_sdk.train", "train"),
+        *_packages("mediqa_sdk.export", "export"),
+    ],
     cmdclass={"build_py": BuildWithRegistry},
 )

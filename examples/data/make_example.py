@@ -34,9 +34,9 @@ def main(source: Path = SOURCE, target: Path = TARGET) -> None:
     rowcos = np.array(first.ImageOrientationPatient[:3], float)  # along increasing column index
     colcos = np.array(first.ImageOrientationPatient[3:], float)  # along increasing row index
     origin = np.array(first.ImagePositionPatient, float) + c0 * dc * rowcos + r0 * dr * colcos
-    step = (np.array(slices[-1].ImagePositionPatient, float) - np.array(first.ImagePositionPatient, float)) / (
-        len(slices) - 1
-    )
+    step = (
+        np.array(slices[-1].ImagePositionPatient, float) - np.array(first.ImagePositionPatient, float)
+    ) / (len(slices) - 1)
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = rowcos * dc, colcos * dr, step, origin
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps

@@ -26,7 +26,12 @@ def test_quarter_dose_simulation_of_the_example_scores_lower(tmp_path):
 
 def test_train_and_export_commands_are_reachable():
     runner = CliRunner()
-    for args in (["train", "--help"], ["train", "finetune", "--help"], ["export", "--help"], ["data", "--help"]):
+    for args in (
+        ["train", "--help"],
+        ["train", "finetune", "--help"],
+        ["export", "--help"],
+        ["data", "--help"],
+    ):
         res = runner.invoke(main, args)
         assert res.exit_code == 0, (args, res.output)
     assert "--data" in runner.invoke(main, ["train", "finetune", "--help"]).output

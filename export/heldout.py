@@ -25,7 +25,7 @@ from typing import Any
 import click
 import numpy as np
 
-__all__ = ["LEVELS", "HeldoutRow", "evaluate_heldout", "heldout_command", "summarise"]
+__all__ = ["LEVELS", "HeldoutRow", "classifier_accuracy", "evaluate_heldout", "heldout_command", "summarise"]
 
 #: severities per family, mildest first (physical units of the family's parameter)
 LEVELS: dict[str, tuple[float, ...]] = {
@@ -73,7 +73,11 @@ def family_group(modality: str, region: str) -> str:
 
 
 def evaluate_heldout(
-    registry: str | Path | None = None, model: str | None = None, split: str = "test", seed: int = 0
+    registry: str | Path | None = None,
+    model: str | None = None,
+    split: str = "test",
+    seed: int = 0,
+    modalities: tuple[str, ...] | None = None,
 ) -> list[HeldoutRow]:
     """Score every held-out version through the runtime; returns one row per scored image."""
     from mediqa_sdk import Assessor
@@ -87,7 +91,7 @@ def evaluate_heldout(
     splits = load_splits()
     rows: list[HeldoutRow] = []
     for src_info in real_sources():
-        if splits.get(src_info.source_id) != split:
+        if splits.get(src_info.source_id) != split or (modalities and src_info.modality not in modalities):
             continue
         src = load_real(src_info.source_id)
         group = family_group(src.modality, src.region)
@@ -193,6 +197,65 @@ def per_family(rows: list[HeldoutRow]) -> dict[str, float]:
     return {f: round(float(np.mean(v)), 4) for f, v in sorted(fam.items())}
 
 
+def classifier_accuracy(
+    registry: str | Path | None = None, classifier: str | None = None, split: str = "test", seed: int = 0
+) -> dict[str, Any]:
+    """Per-head accuracy of the prompt classifier (ONNX, runtime preprocessing) on held-out real images.
+
+    Each held-out source contributes its 7 salient slices (one image for photos), clean and at the middle
+    severity of each family; the prediction is the runtime's: softmax averaged over a scan's slices, type
+    restricted to the predicted modality's types. The type head is scored on MR and fundus only (a CT's type
+    is the display window chosen from its region).
+    """
+    from mediqa_sdk import Assessor
+    from mediqa_sdk.preprocess import classifier_input
+
+    from ..train.data.catalogue import real_sources
+    from ..train.data.degrade.registry import FAMILIES
+    from ..train.data.generator import load_real, make_sample, select_slices
+    from ..train.data.splits import load_splits
+
+    assessor = Assessor(classifier=classifier, registry=registry, device="cpu")
+    record = assessor.classifier
+    vocab = record.vocabulary
+    session = assessor._classifier_session  # the runtime's own verified session
+    splits = load_splits()
+    hits: dict[str, list[bool]] = {"modality": [], "region": [], "type": []}
+    for src_info in real_sources():
+        if splits.get(src_info.source_id) != split:
+            continue
+        src = load_real(src_info.source_id)
+        dim = "2d" if src.modality == "fundus" or src.dim == "2d" else "3d"
+        indices = select_slices(src.valid, dim, np.random.default_rng(seed))
+        families = [None, *(f for f, d in FAMILIES.items() if d.modality == src.modality and f in LEVELS)]
+        for family in families:
+            param = LEVELS[family][1] if family else None
+            sample = make_sample(
+                src,
+                dim,
+                family,
+                np.random.default_rng(seed),
+                param=param,
+                type_=src.types[0],
+                indices=indices,
+            )
+            stack = sample.image[None] if dim == "2d" else sample.image
+            x = classifier_input(stack, record.preprocess, is_color=src.modality == "fundus")
+            out = session.run({"image": x})
+            probs = {h: np.exp(out[h] - out[h].max(1, keepdims=True)) for h in ("modality", "region", "type")}
+            probs = {h: (v / v.sum(1, keepdims=True)).mean(0) for h, v in probs.items()}
+            mod = vocab.modality[int(np.argmax(probs["modality"]))]
+            hits["modality"].append(mod == src.modality)
+            hits["region"].append(vocab.region[int(np.argmax(probs["region"]))] == src.region)
+            if src.modality != "ct":
+                allowed = vocab.types_by_modality.get(mod, vocab.type)
+                masked = np.where([t in allowed for t in vocab.type], probs["type"], 0.0)
+                hits["type"].append(vocab.type[int(np.argmax(masked))] == src.types[0])
+    return {f"acc_{k}": round(float(np.mean(v)), 4) for k, v in hits.items() if v} | {
+        "images": len(hits["modality"])
+    }
+
+
 @click.command(name="heldout")
 @click.option("--registry", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--model", default=None, help="Scorer name (default: the registry's default).")
@@ -206,6 +269,8 @@ def heldout_command(
     rows = evaluate_heldout(registry, model, split)
     summary = summarise(rows)
     families = per_family(rows)
+    cls = classifier_accuracy(registry, None, split)
+    click.echo("classifier: " + ", ".join(f"{k} {v}" for k, v in cls.items()))
     for group, stats in summary.items():
         click.echo(f"{group:16s} " + "  ".join(f"{k} {v}" for k, v in stats.items()))
     click.echo("per family level-SRCC: " + ", ".join(f"{k} {v}" for k, v in families.items()))

@@ -35,3 +35,16 @@ def test_train_and_export_commands_are_reachable():
         res = runner.invoke(main, args)
         assert res.exit_code == 0, (args, res.output)
     assert "--data" in runner.invoke(main, ["train", "finetune", "--help"]).output
+
+
+def test_heldout_benchmark_scores_through_the_runtime(real_data):
+    from mediqa_sdk.export.heldout import LEVELS, evaluate_heldout, summarise
+
+    rows = evaluate_heldout(modalities=("fundus",))
+    assert {r.group for r in rows} == {"fundus"}
+    fams = {r.family for r in rows}
+    assert fams == {f for f in LEVELS if f.startswith("fundus")}
+    assert {r.severity for r in rows} == {0, 1, 2, 3, 4}
+    stats = summarise(rows)["fundus"]
+    assert 0.0 <= stats["clean_wins"] <= 1.0 and -1.0 <= stats["srcc_level"] <= 1.0
+    assert stats["images"] == len(rows)

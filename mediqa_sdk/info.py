@@ -59,9 +59,8 @@ def usable_providers() -> dict[str, str]:
         opts = ort.SessionOptions()
         opts.log_severity_level = 4
         try:
-            session = ort.InferenceSession(
-                data, sess_options=opts, providers=[provider, "CPUExecutionProvider"]
-            )
+            chain = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+            session = ort.InferenceSession(data, sess_options=opts, providers=chain)
         except Exception as err:  # onnxruntime raises plain RuntimeError/Fail here
             report[provider] = f"not usable: {str(err).splitlines()[0][:120]}"
             continue

@@ -314,6 +314,7 @@ def _load_inputs(path: Path | None) -> list[Feeds]:
 )
 @click.option("--variant", "variants", multiple=True, type=click.Choice(["fp16", "int8"]), help="Also write.")
 @click.option("--description", default="", help="Record description.")
+@click.option("--default", "make_default", is_flag=True, help="Make it the registry's default for its task.")
 def export_command(
     checkpoint: Path,
     name: str,
@@ -322,6 +323,7 @@ def export_command(
     parity_inputs: Path | None,
     variants: tuple[str, ...],
     description: str,
+    make_default: bool,
 ) -> None:
     """Export a trained CHECKPOINT to ONNX, check parity with torch, and register it in models.json."""
     from mediqa_sdk.registry import registry_path
@@ -330,6 +332,8 @@ def export_command(
     from .registry_record import build_record, write_record
 
     model, provenance = load_checkpoint(checkpoint)
+    if not (provenance.get("settings") or {}).get("data"):
+        provenance["trained_on"] = _engine_sources()
     registry = registry or registry_path()
     models_dir = _graphs_dir(registry)
     target = models_dir / f"{name}.onnx"
@@ -353,8 +357,26 @@ def export_command(
         description=description,
         registry_file=registry,
     )
-    write_record(record, registry)
-    click.echo(f"registered {name!r} in {registry}", err=True)
+    write_record(record, registry, make_default=make_default)
+    click.echo(f"registered {name!r} in {registry}{' as the default' if make_default else ''}", err=True)
+
+
+def _engine_sources() -> dict[str, Any]:
+    """What a model trained by the data engine learned from: real sources of train/val, licences, phantoms."""
+    from ..train.data.catalogue import real_sources
+    from ..train.data.splits import load_splits
+
+    splits = load_splits()
+    used = [s for s in real_sources() if splits.get(s.source_id) in ("train", "val")]
+    return {
+        "data_engine": "physics-driven degradations of real scans and phantoms (docs/data-engine.md)",
+        "real_sources": [
+            {"id": s.source_id, "split": splits[s.source_id], "modality": s.modality, "licence": s.licence}
+            for s in used
+        ],
+        "phantom_seeds": {"train": [0, 800000], "val": [800000, 900000]},
+        "held_out": sorted(s.source_id for s in real_sources() if splits.get(s.source_id) == "test"),
+    }
 
 
 def _graphs_dir(registry: Path) -> Path:

@@ -58,3 +58,49 @@ def test_scorer_contract_shapes_and_ranges(registry):
         assert out["physics"].shape == (2, len(scorer.physics))
         np.testing.assert_allclose(out["slice_weights"].sum(axis=1), 1.0, rtol=1e-5)
         assert ((out["score"] >= 0) & (out["score"] <= 1)).all()
+
+
+def test_tensorrt_plan_caches_engines_by_model_runtime_and_gpu(registry, monkeypatch, tmp_path):
+    import onnxruntime as ort
+
+    from mediqa_sdk import engine
+
+    monkeypatch.setattr(engine, "gpu_info", lambda: engine.GpuInfo(True, ("NVIDIA H200",)))
+    monkeypatch.setattr(
+        ort,
+        "get_available_providers",
+        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    monkeypatch.setenv("MEDIQA_CACHE", str(tmp_path))
+    record = registry.get(None, "scorer")
+    plan = provider_plan("auto", record)
+    assert [name for name, _ in plan] == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    options = plan[0][1]
+    assert options["trt_fp16_enable"] and options["trt_engine_cache_enable"]
+    key = options["trt_engine_cache_path"]
+    assert key.startswith(str(tmp_path)) and record.sha256[:16] in key
+    assert ort.__version__ in key and "NVIDIA_H200" in key
+    assert [name for name, _ in provider_plan("cuda", record)] == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+
+
+def test_info_flags_a_double_onnxruntime_install(monkeypatch):
+    from importlib import metadata
+
+    from mediqa_sdk import info
+
+    real = metadata.version
+
+    def fake(dist: str) -> str:
+        if dist in ("onnxruntime", "onnxruntime-gpu"):
+            return "1.31.1"
+        return real(dist)
+
+    monkeypatch.setattr(info.metadata, "version", fake)
+    assert set(info.installed_onnxruntimes()) == {"onnxruntime", "onnxruntime-gpu"}

@@ -41,6 +41,11 @@ _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "export_command",
         "Export checkpoints to ONNX [train extra].",
     ),
+    "heldout": (
+        "mediqa_sdk.export.heldout",
+        "heldout_command",
+        "Benchmark a scorer on held-out real scans via ONNX [train extra].",
+    ),
 }
 _DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 _FORMATS = ("table", "json", "jsonl", "csv")

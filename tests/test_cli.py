@@ -73,7 +73,18 @@ def test_usage_errors_exit_2(inputs):
 
 def test_csv_and_output_file(inputs, tmp_path):
     out = tmp_path / "scores.csv"
-    res = _run("score", "--format", "csv", "--output", str(out), "--modality", "ct", str(inputs["ct"]))
+    res = _run(
+        "score",
+        "--format",
+        "csv",
+        "--output",
+        str(out),
+        "--modality",
+        "ct",
+        "--region",
+        "abdomen",
+        str(inputs["ct"]),
+    )
     assert res.exit_code == 0 and res.stdout == ""
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert rows[0]["status"] == "scored" and rows[0]["modality"] == "ct (override)"

@@ -80,9 +80,9 @@ def test_malformed_registries_raise_registry_errors(tmp_path, edit, message):
 
 def test_tampered_graph_is_refused_every_time(tmp_path):
     path = _copy_registry(tmp_path)
-    graph = tmp_path / "models" / "scorer-placeholder.onnx"
-    graph.write_bytes(graph.read_bytes() + b"\0")
     record = load_registry(path).get(None, "scorer")
+    graph = tmp_path / "models" / record.file
+    graph.write_bytes(graph.read_bytes() + b"\0")
     with pytest.raises(ModelIntegrityError, match="does not match"):
         Session(record, "cpu").run({})
 

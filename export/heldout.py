@@ -286,7 +286,8 @@ def heldout_command(
         from mediqa_sdk.registry import load_registry, registry_path
 
         path = Path(registry) if registry else registry_path()
-        name = load_registry(path).get(model, "scorer").name
+        reg = load_registry(path)
+        name, cls_name = reg.get(model, "scorer").name, reg.get(None, "classifier").name
         raw = json.loads(path.read_text())
         for rec in raw["models"]:
             if rec["name"] == name:
@@ -295,5 +296,7 @@ def heldout_command(
                     "groups": summary,
                     "families": families,
                 }
+            elif rec["name"] == cls_name:
+                rec.setdefault("metrics", {})["heldout_real"] = {"split": split, **cls}
         path.write_text(json.dumps(raw, indent=2) + "\n")
-        click.echo(f"metrics written to {path} ({name})")
+        click.echo(f"metrics written to {path} ({name}, {cls_name})")

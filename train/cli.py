@@ -70,6 +70,7 @@ def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> N
         threads=kw["threads"],
         resume=kw["resume"],
         data=data,
+        rank_weight=float(kw.get("rank_weight", 0.0)),
     )
     registry = load_registry()
     record = registry.get(None, "classifier" if stage == "classifier" else "scorer")
@@ -92,7 +93,7 @@ def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> N
         stream = EngineBatches(spec, record)
         val_spec = StreamSpec(task=task, split="val", batch_size=kw["batch_size"], seed=10_000 + kw["seed"])
         n_3d = 0 if stage == "classifier" else kw["val_3d"]
-        cache = Path(kw["out_dir"]).parent / f".val-{task}-{kw['val_2d']}-{n_3d}-{val_spec.seed}.pt"
+        cache = Path(kw["out_dir"]).parent / f".val-v2-{task}-{kw['val_2d']}-{n_3d}-{val_spec.seed}.pt"
         if cache.is_file():
             val = torch.load(cache, weights_only=True)
             _say(f"validation set: {len(val)} batches from {cache}")
@@ -145,11 +146,18 @@ def pretrain(config: str, **kw) -> None:
     help="Manifest of expert scores (CSV/JSON, LDCTIQAC2023 train.json, EyeQ CSV).",
 )
 @click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset (without --init).")
+@click.option(
+    "--rank-weight",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Weight of the within-source ranking loss (0: plain MSE as in the paper).",
+)
 @_common
-def finetune(init: str | None, data: str | None, config: str, **kw) -> None:
+def finetune(init: str | None, data: str | None, config: str, rank_weight: float, **kw) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     if data is not None and not Path(data).is_file():
         sys.exit(f"error: {data}: manifest not found")
-    _run("finetune", config, init, data, **kw)
+    _run("finetune", config, init, data, rank_weight=rank_weight, **kw)

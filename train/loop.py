@@ -4,7 +4,11 @@ Losses (the paper's MSE where it applies):
 
 - ``classifier``: cross-entropy on modality + region + type (type only where it is a property of the image).
 - ``pretrain``: ``L = mean over valid targets of (g(E(x)) - p)^2`` on the physics head (CT dose, MR B0).
-- ``finetune``: ``L = mean((Q - y)^2)`` on the score, starting from the pre-trained weights.
+- ``finetune``: ``L = mean((Q - y)^2) + lambda * L_rank`` on the score, starting from the pre-trained weights.
+  ``L_rank = mean over pairs (i, j) of one source with y_i > y_j + 0.02 of log(1 + exp(-(Q_i - Q_j) / 0.05))``
+  teaches the order of a source's versions, which pooled MSE learns slowly because the pseudo-MOS of
+  different sources is not on one absolute scale (each source's own version scores 1.0). ``lambda = 0`` is
+  the paper's plain MSE.
 
 Deviations from the paper, on purpose: AdamW with lr 3e-4 (1e-5 in the paper fits fine-tuning a pre-trained
 ViT-B, not training a light network from scratch), cosine decay, batches of 16 (2D) and 2 volumes (3D) instead
@@ -56,6 +60,7 @@ class TrainSettings:
     bf16: bool = True
     threads: int = 2
     resume: bool = False
+    rank_weight: float = 0.0
     data: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +86,18 @@ def _build(settings: TrainSettings) -> torch.nn.Module:
     return build_model(scorer_config(settings.config)).train()
 
 
-def _loss(model: torch.nn.Module, batch: Batch, stage: str) -> torch.Tensor:
+def rank_loss(score: torch.Tensor, target: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """Pairwise logistic ranking loss within groups (see the module docstring); 0 without pairs."""
+    diff_t = target[:, None] - target[None, :]
+    same = group[:, None] == group[None, :]
+    pairs = same & (diff_t > 0.02)
+    if not pairs.any():
+        return score.sum() * 0.0
+    diff_s = score[:, None] - score[None, :]
+    return F.softplus(-diff_s[pairs] / 0.05).mean()
+
+
+def _loss(model: torch.nn.Module, batch: Batch, stage: str, rank_weight: float = 0.0) -> torch.Tensor:
     if stage == "classifier":
         out = model(batch["image"])
         loss = F.cross_entropy(out.modality, batch["modality"]) + F.cross_entropy(out.region, batch["region"])
@@ -95,7 +111,11 @@ def _loss(model: torch.nn.Module, batch: Batch, stage: str) -> torch.Tensor:
         if not mask.any():
             return out.physics.sum() * 0.0
         return F.mse_loss(out.physics.float()[mask], batch["physics"][mask])
-    return F.mse_loss(out.score.float(), batch["score"])
+    score = out.score.float()
+    loss = F.mse_loss(score, batch["score"])
+    if rank_weight > 0 and "group" in batch:
+        loss = loss + rank_weight * rank_loss(score, batch["score"], batch["group"])
+    return loss
 
 
 @torch.no_grad()
@@ -113,11 +133,12 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
         acc = {f"acc_{k}": float(np.mean(v)) if v else 0.0 for k, v in hits.items()}
         model.train()
         return {**acc, "metric": float(np.mean(list(acc.values())))}
-    preds, trues, phys_p, phys_t = [], [], [], []
+    preds, trues, phys_p, phys_t, groups = [], [], [], [], []
     for b in batches:
         out = model(b["slices"], b["prompt"])
         preds += out.score.tolist()
         trues += b["score"].tolist()
+        groups += b["group"].tolist() if "group" in b else [0] * len(b["score"])
         m = b["physics_mask"]
         phys_p += out.physics[m].tolist()
         phys_t += b["physics"][m].tolist()
@@ -132,8 +153,21 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
             "physics_srcc": srcc(np.array(phys_p), np.array(phys_t)),
             "physics_rmse": rmse(np.array(phys_p), np.array(phys_t)),
         }
-    result["metric"] = result["physics_srcc"] if stage == "pretrain" and phys_p else result["srcc"]
+    if stage == "pretrain" and phys_p:
+        result["metric"] = result["physics_srcc"]
+    else:
+        result["metric"] = result.get("srcc_within", result["srcc"])
     return result
+
+
+def _within_group_srcc(pred: np.ndarray, true: np.ndarray, groups: np.ndarray) -> float | None:
+    """Mean SRCC within groups of at least 3 samples with distinct labels (the held-out bar's view)."""
+    values = []
+    for g in np.unique(groups):
+        m = groups == g
+        if m.sum() >= 3 and np.ptp(true[m]) > 0.02:
+            values.append(srcc(pred[m], true[m]))
+    return float(np.mean(values)) if values else None
 
 
 def _lr(step: int, settings: TrainSettings, progress: float) -> float:
@@ -198,7 +232,7 @@ def train(
         for group in optim.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
-            loss = _loss(model, batch, settings.stage)
+            loss = _loss(model, batch, settings.stage, settings.rank_weight)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -35,7 +35,13 @@ def collate_scorer(samples: list[Sample], record: ModelRecord, scores: list[floa
         "score": torch.tensor([a.score for a in arrays], dtype=torch.float32),
         "physics": torch.from_numpy(np.stack([a.physics for a in arrays])),
         "physics_mask": torch.from_numpy(np.stack([a.physics_mask for a in arrays])),
+        "group": torch.tensor([group_id(s.source_id) for s in samples], dtype=torch.int64),
     }
+
+
+def group_id(key: str) -> int:
+    """A stable integer for a source (samples of one source form a ranking group)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
 
 
 def collate_classifier(samples: list[Sample], record: ModelRecord, rng: np.random.Generator) -> Batch:
@@ -130,7 +136,7 @@ class ManifestBatches(IterableDataset):  # type: ignore[type-arg]
 
         assessor = Assessor(device="cpu")
         rng = np.random.default_rng(self.seed)
-        pending: dict[int, list[tuple[np.ndarray, np.ndarray, float]]] = {}
+        pending: dict[int, list[tuple[np.ndarray, np.ndarray, float, int]]] = {}
         while True:
             order = rng.permutation(len(self.entries)) if self.loop else np.arange(len(self.entries))
             for k in order:
@@ -140,7 +146,7 @@ class ManifestBatches(IterableDataset):  # type: ignore[type-arg]
                 )
                 for _, x, vec in feeds:
                     bucket = pending.setdefault(x.shape[0], [])
-                    bucket.append((x, vec, entry.score))
+                    bucket.append((x, vec, entry.score, group_id(entry.group)))
                     if len(bucket) >= self.batch_size:
                         yield _manifest_batch(bucket)
                         bucket.clear()
@@ -151,14 +157,15 @@ class ManifestBatches(IterableDataset):  # type: ignore[type-arg]
                 return
 
 
-def _manifest_batch(items: list[tuple[np.ndarray, np.ndarray, float]]) -> Batch:
+def _manifest_batch(items: list[tuple[np.ndarray, np.ndarray, float, int]]) -> Batch:
     n = len(items)
     return {
-        "slices": torch.from_numpy(np.stack([x for x, _, _ in items])),
-        "prompt": torch.from_numpy(np.stack([v for _, v, _ in items])),
-        "score": torch.tensor([s for _, _, s in items], dtype=torch.float32),
+        "slices": torch.from_numpy(np.stack([x for x, _, _, _ in items])),
+        "prompt": torch.from_numpy(np.stack([v for _, v, _, _ in items])),
+        "score": torch.tensor([s for _, _, s, _ in items], dtype=torch.float32),
         "physics": torch.zeros((n, 2)),
         "physics_mask": torch.zeros((n, 2), dtype=torch.bool),
+        "group": torch.tensor([g for _, _, _, g in items], dtype=torch.int64),
     }
 
 

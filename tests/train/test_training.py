@@ -176,3 +176,16 @@ def test_loop_learns_keeps_the_best_and_resumes(tmp_path):
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
     more = TrainSettings(**{**settings.__dict__, "max_steps": 60, "resume": True})
     assert train(more, _toy_batches(1), val).steps == 60
+
+
+def test_rank_loss_only_compares_versions_of_one_source():
+    from mediqa_sdk.train.loop import rank_loss
+
+    target = torch.tensor([0.9, 0.5, 0.2, 0.9])
+    group = torch.tensor([1, 1, 1, 2])
+    right = rank_loss(torch.tensor([0.8, 0.5, 0.1, 0.0]), target, group)
+    wrong = rank_loss(torch.tensor([0.1, 0.5, 0.8, 0.9]), target, group)
+    assert right < 0.05 < wrong
+    # the lone sample of group 2 pairs with nothing, so its score does not matter
+    assert rank_loss(torch.tensor([0.8, 0.5, 0.1, 5.0]), target, group) == pytest.approx(float(right))
+    assert rank_loss(torch.tensor([0.3, 0.3]), torch.tensor([0.5, 0.5]), torch.tensor([1, 1])) == 0.0

@@ -148,6 +148,9 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
         "plcc": plcc(np.array(preds), np.array(trues)),
         "rmse": rmse(np.array(preds), np.array(trues)),
     }
+    within = _within_group_srcc(np.array(preds), np.array(trues), np.array(groups))
+    if within is not None:
+        result["srcc_within"] = within
     if phys_p:
         result |= {
             "physics_srcc": srcc(np.array(phys_p), np.array(phys_t)),

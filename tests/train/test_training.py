@@ -189,3 +189,14 @@ def test_rank_loss_only_compares_versions_of_one_source():
     # the lone sample of group 2 pairs with nothing, so its score does not matter
     assert rank_loss(torch.tensor([0.8, 0.5, 0.1, 5.0]), target, group) == pytest.approx(float(right))
     assert rank_loss(torch.tensor([0.3, 0.3]), torch.tensor([0.5, 0.5]), torch.tensor([1, 1])) == 0.0
+
+
+def test_within_source_srcc_ignores_the_offset_between_sources():
+    from mediqa_sdk.train.loop import _within_group_srcc
+
+    true = np.array([1.0, 0.6, 0.3, 1.0, 0.7, 0.2])
+    pred = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])  # each source ranked right, sources offset
+    groups = np.array([1, 1, 1, 2, 2, 2])
+    assert _within_group_srcc(pred, true, groups) == pytest.approx(1.0)
+    assert srcc(pred, true) < 0.5  # the pooled view punishes the offset
+    assert _within_group_srcc(pred, true, np.arange(6)) is None  # no group of 3

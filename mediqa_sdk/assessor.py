@@ -228,10 +228,7 @@ class Assessor:
                         outcomes[offset] = ScoreOutcome(item, error=wrapped)
                     futures[start + offset] = None  # type: ignore[call-overload]  # free the scan
                 if ready:
-                    try:
-                        results = self._infer([p for _, p in ready])
-                    except MediqaError as err:
-                        results = [err] * len(ready)  # type: ignore[list-item]
+                    results = self._infer_safely([p for _, p in ready])
                     by_item = {id(it): res for (it, _), res in zip(ready, results, strict=True)}
                     for offset, item in enumerate(batch_items):
                         if offset in outcomes:
@@ -243,6 +240,28 @@ class Assessor:
                             outcomes[offset] = ScoreOutcome(item, result=res)
                 for offset in range(len(batch_items)):
                     yield outcomes[offset]
+
+    def _infer_safely(self, batch: list[_Prepared]) -> list[QualityResult | MediqaError]:
+        """Infer a batch; if it fails, infer each scan alone so one bad scan cannot fail the others."""
+        try:
+            return list(self._infer(batch))
+        except Exception:
+            if len(batch) == 1:
+                return [self._error_of(batch[0])]
+            return [self._infer_safely([p])[0] for p in batch]
+
+    def _error_of(self, p: _Prepared) -> MediqaError:
+        try:
+            self._infer([p])
+        except MediqaError as err:
+            return err
+        except Exception as err:  # an inference failure on odd input becomes this input's error
+            wrapped = ScanReadError(
+                f"{p.scan.label or p.scan.source}: could not be scored ({type(err).__name__}: {err})"
+            )
+            wrapped.__cause__ = err
+            return wrapped
+        return ScanReadError(f"{p.scan.label or p.scan.source}: could not be scored")
 
     def _prepare(self, scan: Scan, overrides: dict[str, str], load_seconds: float) -> _Prepared:
         t0 = time.perf_counter()

@@ -129,3 +129,21 @@ def test_an_assessor_is_safe_to_share_between_threads(assessor):
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(lambda v: assessor.score(v, modality="ct").score, vols * 3))
     assert threaded == serial * 3
+
+
+def test_an_inference_failure_stays_with_its_own_scan(tmp_path, monkeypatch):
+    from mediqa_sdk import Assessor
+
+    local = Assessor(device="cpu")
+    paths = [_nifti(tmp_path / f"ct{i}.nii.gz", ct_volume(n_slices=12, seed=i)) for i in range(3)]
+    real_feeds = local._feeds
+
+    def feeds(p, probs):
+        if p.scan.label.startswith("ct1"):
+            raise RuntimeError("simulated onnxruntime failure")
+        return real_feeds(p, probs)
+
+    monkeypatch.setattr(local, "_feeds", feeds)
+    outcomes = list(local.iter_score(paths, batch_size=3, modality="ct"))
+    assert [o.result is not None for o in outcomes] == [True, False, True]
+    assert "ct1.nii.gz: could not be scored (RuntimeError" in str(outcomes[1].error)

@@ -200,3 +200,27 @@ def test_within_source_srcc_ignores_the_offset_between_sources():
     assert _within_group_srcc(pred, true, groups) == pytest.approx(1.0)
     assert srcc(pred, true) < 0.5  # the pooled view punishes the offset
     assert _within_group_srcc(pred, true, np.arange(6)) is None  # no group of 3
+
+
+def test_data_engine_constants_match_the_registry(registry):
+    from mediqa_sdk.train.data import labels
+
+    record = registry.get(None, "scorer")
+    for spec in record.physics:
+        mine = labels.PHYSICS[spec.name]
+        assert (mine.unit, mine.mapping, mine.lo, mine.hi, mine.modality) == (
+            spec.unit,
+            spec.mapping,
+            spec.lo,
+            spec.hi,
+            spec.modality,
+        )
+    vocab = record.vocabulary
+    assert {
+        "dim": vocab.dim,
+        "modality": vocab.modality,
+        "region": vocab.region,
+        "type": vocab.type,
+    } == labels.VOCAB
+    for name, (center, width) in record.preprocess.ct_windows.items():
+        assert tuple(map(float, labels.CT_WINDOWS[name])) == (center, width)

@@ -120,7 +120,7 @@ def build_record(
     record["provenance"] = {
         "built_by": "export/onnx_export.py",
         "exported": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
-        "trained_on": training.pop("data", []),
+        "trained_on": training.pop("trained_on", None) or training.pop("data", []),
         "config": dict(config),
         "training": training,
     }

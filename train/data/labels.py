@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from scipy.ndimage import binary_fill_holes
 
+from mediqa_sdk.registry import ModelRecord, load_registry
+
 __all__ = [
     "CALIBRATION",
     "CT_WINDOWS",
@@ -58,13 +60,14 @@ class PhysicsLabel:
     description: str
 
 
+def _scorer_record() -> ModelRecord:
+    """The registry's default scorer: the one source of physics mappings, CT windows and vocabulary."""
+    return load_registry().get(None, "scorer")
+
+
 PHYSICS: dict[str, PhysicsLabel] = {
-    "ct_dose": PhysicsLabel(
-        "ct_dose", "mAs", "log", 5.0, 500.0, "ct", "effective tube current-time product (dose proxy)"
-    ),
-    "mr_field_strength": PhysicsLabel(
-        "mr_field_strength", "T", "log", 0.1, 7.0, "mr", "main field B0 (SNR proportional to B0)"
-    ),
+    p.name: PhysicsLabel(p.name, p.unit, p.mapping, p.lo, p.hi, p.modality, p.description)
+    for p in _scorer_record().physics
 }
 
 #: Dose assumed for a real CT source whose header has no Exposure (mAs).
@@ -76,31 +79,12 @@ REAL_MR_DEFAULT_FIELD_T = 3.0
 #: Noise-free MR phantoms are labelled as the top of the field-strength scale.
 PHANTOM_MR_FIELD_T = 7.0
 
-#: CT display windows (center, width) in HU, by prompt type.
-CT_WINDOWS: dict[str, tuple[float, float]] = {
-    "lung_window": (-600.0, 1500.0),
-    "soft_window": (40.0, 400.0),
-    "brain_window": (40.0, 80.0),
-    "bone_window": (400.0, 1800.0),
-}
+#: CT display windows (center, width) in HU, by prompt type (from the registry).
+CT_WINDOWS: dict[str, tuple[float, float]] = dict(_scorer_record().preprocess.ct_windows)
 
-#: Prompt vocabulary (version 1).
+#: Prompt vocabulary (from the registry).
 VOCAB: dict[str, tuple[str, ...]] = {
-    "dim": ("2d", "3d"),
-    "modality": ("ct", "mr", "fundus"),
-    "region": ("head", "chest", "abdomen", "breast", "eye", "other"),
-    "type": (
-        "lung_window",
-        "soft_window",
-        "brain_window",
-        "bone_window",
-        "t1",
-        "t2",
-        "flair",
-        "pd",
-        "other_mr",
-        "color",
-    ),
+    key: getattr(_scorer_record().vocabulary, key) for key in ("dim", "modality", "region", "type")
 }
 
 

@@ -205,6 +205,26 @@ def frames_of(src_index: int, src: Source, ds: Dataset, name: str) -> list[Frame
             )
         return frames
 
+    def tiles(tile_rows: int, tile_cols: int, positions: list[np.ndarray | None]) -> list[Frame]:
+        """One frame per tile of a mosaic, in acquisition order."""
+        return [
+            Frame(
+                source=src_index,
+                frame=None,
+                tile=k,
+                rows=tile_rows,
+                cols=tile_cols,
+                position=position,
+                orientation=iop,
+                pixel_spacing=pixel_spacing,
+                slope=slope,
+                intercept=intercept,
+                order=(instance, 0, k),
+                sop_uid=sop,
+            )
+            for k, position in enumerate(positions)
+        ]
+
     if "MOSAIC" in image_type and n_frames == 1:
         count, normal = _siemens_mosaic(ds, name)
         grid = math.ceil(math.sqrt(count))
@@ -225,23 +245,7 @@ def frames_of(src_index: int, src: Source, ds: Dataset, name: str) -> list[Frame
             step = as_float(ds.get("SpacingBetweenSlices"), as_float(ds.get("SliceThickness"), math.nan))
             if math.isfinite(step) and step > 0:
                 positions = [first + k * step * normal for k in range(count)]
-        return [
-            Frame(
-                source=src_index,
-                frame=None,
-                tile=k,
-                rows=tile_rows,
-                cols=tile_cols,
-                position=positions[k],
-                orientation=iop,
-                pixel_spacing=pixel_spacing,
-                slope=slope,
-                intercept=intercept,
-                order=(instance, 0, k),
-                sop_uid=sop,
-            )
-            for k in range(count)
-        ]
+        return tiles(tile_rows, tile_cols, positions)
 
     uih = ds.get((0x0065, 0x1051))
     if "VFRAME" in image_type and uih is not None and uih.VR == "SQ" and len(uih.value) > 1 and n_frames == 1:
@@ -261,23 +265,7 @@ def frames_of(src_index: int, src: Source, ds: Dataset, name: str) -> list[Frame
         if not tile_rows:
             raise ScanReadError(f"{name}: UIH mosaic whose tile size could not be worked out")
         src.mosaic_grid = (tile_rows, tile_cols, cols // tile_cols)
-        return [
-            Frame(
-                source=src_index,
-                frame=None,
-                tile=k,
-                rows=tile_rows,
-                cols=tile_cols,
-                position=_vec(items[k].get("ImagePositionPatient"), 3),
-                orientation=iop,
-                pixel_spacing=pixel_spacing,
-                slope=slope,
-                intercept=intercept,
-                order=(instance, 0, k),
-                sop_uid=sop,
-            )
-            for k in range(count)
-        ]
+        return tiles(tile_rows, tile_cols, [_vec(item.get("ImagePositionPatient"), 3) for item in items])
 
     if n_frames > 1:
         offsets = ds.get("GridFrameOffsetVector")

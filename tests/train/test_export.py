@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,14 @@ def test_scorer_export_matches_torch_on_random_and_real_inputs(tiny, tiny_onnx):
     report = check_parity(tiny, tiny_onnx, [_real_feeds(), phantom_inputs(True, 1, 7)])
     assert set(report.cases) >= {"random B=1 S=1", "random B=1 S=7", "random B=3 S=1", "random B=3 S=7"}
     assert report.max_abs < 1e-4
+
+
+def test_group_norm_backbone_exports_with_parity(tmp_path):
+    torch.manual_seed(5)
+    cfg = scorer_config("tiny")
+    model = build_model(replace(cfg, backbone=replace(cfg.backbone, norm="group"))).eval()
+    path = export_onnx(model, tmp_path / "gn.onnx")
+    assert check_parity(model, path, [phantom_inputs(True, 2, 7)]).max_abs < 1e-4
 
 
 def test_a_mismatching_graph_fails_the_parity_check(tiny_onnx):

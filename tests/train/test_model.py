@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -100,7 +102,7 @@ def test_classifier_contract():
     assert [tuple(t.shape) for t in out] == [(5, 3), (5, 6), (5, 10)]
 
 
-@pytest.mark.parametrize("name", ["tiny", "cnn-pyramid", "vit-tiny-conv", "paper-vitb8"])
+@pytest.mark.parametrize("name", ["tiny", "cnn-pyramid", "cnn-pyramid-gn", "vit-tiny-conv", "paper-vitb8"])
 def test_configs_round_trip_through_dicts(name):
     cfg = scorer_config(name)
     assert config_from_dict(cfg.to_dict()) == cfg
@@ -111,6 +113,24 @@ def test_configs_round_trip_through_dicts(name):
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="window"):
         scorer_config("tiny", window=5)
+    with pytest.raises(ValueError, match="norm"):
+        scorer_config("tiny", backbone=replace(scorer_config("tiny").backbone, norm="layer"))
+
+
+def test_group_norm_scores_the_same_in_training_and_inference_mode():
+    """With GroupNorm no statistic depends on the rest of the batch, so a lone fundus photo in a batch of CT
+    slices gets the score it gets alone; BatchNorm models differ between the two modes."""
+    torch.manual_seed(4)
+    cfg = scorer_config("tiny")
+    model = build_model(replace(cfg, backbone=replace(cfg.backbone, norm="group")))
+    x = torch.randn(3, 1, 3, 224, 224)
+    with torch.no_grad():
+        train_mode = model.train()(x, _prompt(3)).score
+        eval_mode = model.eval()(x, _prompt(3)).score
+        alone = model(x[:1], _prompt(1)).score
+    torch.testing.assert_close(train_mode, eval_mode)
+    torch.testing.assert_close(alone, eval_mode[:1], atol=1e-6, rtol=0)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     with pytest.raises(KeyError, match="known"):
         scorer_config("nope")
 

@@ -17,10 +17,12 @@ from .config import IMAGE_SIZE, BackboneConfig
 __all__ = ["CNNPyramid", "ViTBackbone", "build_backbone"]
 
 
-def _conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
+def _conv_bn(
+    c_in: int, c_out: int, k: int = 3, stride: int = 1, act: bool = True, norm: str = "batch"
+) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False),
-        nn.BatchNorm2d(c_out),
+        nn.BatchNorm2d(c_out) if norm == "batch" else nn.GroupNorm(math.gcd(8, c_out), c_out),
     ]
     if act:
         layers.append(nn.ReLU(inplace=True))
@@ -106,13 +108,17 @@ class ViTBackbone(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block: ``relu(BN(conv(relu(BN(conv(x))))) + shortcut(x))``."""
+    """ResNet basic block: ``relu(N(conv(relu(N(conv(x))))) + shortcut(x))``, ``N`` batch or group norm."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, norm: str = "batch") -> None:
         super().__init__()
-        self.body = nn.Sequential(_conv_bn(c_in, c_out, 3, stride), _conv_bn(c_out, c_out, 3, 1, act=False))
+        self.body = nn.Sequential(
+            _conv_bn(c_in, c_out, 3, stride, norm=norm), _conv_bn(c_out, c_out, 3, 1, act=False, norm=norm)
+        )
         self.short = (
-            _conv_bn(c_in, c_out, 1, stride, act=False) if stride != 1 or c_in != c_out else nn.Identity()
+            _conv_bn(c_in, c_out, 1, stride, act=False, norm=norm)
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,12 +137,15 @@ class CNNPyramid(nn.Module):
         self.cfg = cfg
         self.grid = cfg.grid
         w0 = cfg.widths[0]
-        self.stem = nn.Sequential(_conv_bn(3, max(w0 // 2, 8), 3, 2), _conv_bn(max(w0 // 2, 8), w0, 3, 2))
+        norm = cfg.norm
+        self.stem = nn.Sequential(
+            _conv_bn(3, max(w0 // 2, 8), 3, 2, norm=norm), _conv_bn(max(w0 // 2, 8), w0, 3, 2, norm=norm)
+        )
         stages = []
         c_in = w0
         for i, (width, n_blocks) in enumerate(zip(cfg.widths, cfg.blocks, strict=True)):
-            blocks = [BasicBlock(c_in, width, 1 if i == 0 else 2)]
-            blocks += [BasicBlock(width, width, 1) for _ in range(n_blocks - 1)]
+            blocks = [BasicBlock(c_in, width, 1 if i == 0 else 2, norm)]
+            blocks += [BasicBlock(width, width, 1, norm) for _ in range(n_blocks - 1)]
             stages.append(nn.Sequential(*blocks))
             c_in = width
         self.stages = nn.ModuleList(stages)

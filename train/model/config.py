@@ -38,6 +38,9 @@ class BackboneConfig:
         widths, blocks: CNN channels and basic blocks per stage (strides 4, 8, 16, 32 after the stem).
         taps: 1-based indices of the ViT blocks or CNN stages whose outputs are concatenated.
         grid: CNN feature grid side (the ViT grid is ``224 / patch``).
+        norm: CNN normalisation: ``"batch"`` (BatchNorm) or ``"group"`` (GroupNorm, 8 groups; the same
+            statistics in training and inference, so a modality that is rare in a batch is not scored with
+            running statistics dominated by the others).
     """
 
     kind: str
@@ -51,8 +54,11 @@ class BackboneConfig:
     blocks: tuple[int, ...] = (1, 1, 1, 1)
     taps: tuple[int, ...] = (2, 4, 6)
     grid: int = 14
+    norm: str = "batch"
 
     def __post_init__(self) -> None:
+        if self.norm not in ("batch", "group"):
+            raise ValueError(f"backbone norm must be 'batch' or 'group', got {self.norm!r}")
         if self.kind not in ("vit", "cnn"):
             raise ValueError(f"backbone kind must be 'vit' or 'cnn', got {self.kind!r}")
         if self.kind == "vit":
@@ -154,6 +160,10 @@ SCORER_PRESETS: dict[str, ScorerConfig] = {
     ),
     "vit-tiny-conv": ScorerConfig("vit-tiny-conv", _VIT_TINY_CONV, dims=(192, 96), tab_heads=4),
     "cnn-pyramid": ScorerConfig("cnn-pyramid", _CNN, dims=(128, 64), tab_heads=4),
+    # the same pyramid with GroupNorm, tapping all four stages (stride 4 keeps fine noise and blur texture)
+    "cnn-pyramid-gn": ScorerConfig(
+        "cnn-pyramid-gn", replace(_CNN, taps=(1, 2, 3, 4), norm="group"), dims=(128, 64), tab_heads=4
+    ),
     # MANIQA on ViT-B/8 as in the paper: 4 taps of 768 -> 3072 channels on a 28x28 grid, 2 TABs per stage,
     # Swin stages of 768 and 384 with 4 layers each (MANIQA's depths [2, 2]), window 4
     "paper-vitb8": ScorerConfig(

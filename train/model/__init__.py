@@ -5,6 +5,7 @@
 >>> out = model(slices, prompt)  # slices [B,S,3,224,224], prompt [B,21] -> score, slice_scores, ...
 """
 
+from .baselines import BASELINE_PRESETS, BaselineConfig, baseline_config
 from .checkpoint import build_model, load_checkpoint, save_checkpoint
 from .classifier import ClassifierOutput, PromptClassifier
 from .config import (
@@ -20,15 +21,18 @@ from .config import (
 from .maniqa import MedIQAScorer, ScorerOutput
 
 __all__ = [
+    "BASELINE_PRESETS",
     "CLASSIFIER_PRESETS",
     "SCORER_PRESETS",
     "BackboneConfig",
+    "BaselineConfig",
     "ClassifierConfig",
     "ClassifierOutput",
     "MedIQAScorer",
     "PromptClassifier",
     "ScorerConfig",
     "ScorerOutput",
+    "baseline_config",
     "build_model",
     "classifier_config",
     "config_from_dict",

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .baselines import BaselineConfig, baseline_from_dict, build_baseline
 from .classifier import PromptClassifier
 from .config import ClassifierConfig, ScorerConfig, config_from_dict
 from .maniqa import MedIQAScorer
@@ -14,8 +15,10 @@ from .maniqa import MedIQAScorer
 __all__ = ["build_model", "load_checkpoint", "save_checkpoint"]
 
 
-def build_model(cfg: ScorerConfig | ClassifierConfig) -> MedIQAScorer | PromptClassifier:
-    """The scorer or classifier a configuration describes (random weights)."""
+def build_model(cfg: ScorerConfig | ClassifierConfig | BaselineConfig) -> Any:
+    """The scorer, classifier or benchmark baseline a configuration describes (random weights)."""
+    if isinstance(cfg, BaselineConfig):
+        return build_baseline(cfg)
     return MedIQAScorer(cfg) if isinstance(cfg, ScorerConfig) else PromptClassifier(cfg)
 
 
@@ -30,6 +33,7 @@ def save_checkpoint(
 def load_checkpoint(path: str | Path) -> tuple[MedIQAScorer | PromptClassifier, dict[str, Any]]:
     """Rebuild the model of a checkpoint; returns ``(model in eval mode, provenance)``."""
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = build_model(config_from_dict(payload["config"]))
+    raw = payload["config"]
+    model = build_model(baseline_from_dict(raw) if raw.get("task") == "baseline" else config_from_dict(raw))
     model.load_state_dict(payload["model"])
     return model.eval(), dict(payload.get("provenance", {}))

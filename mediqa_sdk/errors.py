@@ -50,6 +50,9 @@ class MultipleSeriesError(ScanReadError):
         super().__init__(message)
         self.series = series
 
+    def __reduce__(self) -> tuple[type[MultipleSeriesError], tuple[str, tuple[tuple[str, str, int], ...]]]:
+        return type(self), (str(self), self.series)  # keeps the listing across the isolated reader's pipe
+
 
 class MissingDependencyError(MediqaError, ImportError):
     """An optional dependency is needed; the message says which ``pip install "mediqa-sdk[...]"`` to run."""

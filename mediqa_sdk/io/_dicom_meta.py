@@ -19,14 +19,24 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ScanReadError
+from ..errors import InputTooLargeError, ScanReadError
 from ._files import GZIP_MAGIC, describe_os_error, inflate, inflate_prefix
-from ._limits import ReadLimits, check_file_size
+from ._limits import ReadLimits, check_file_size, check_voxels
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["DicomSummary", "find_value", "read_header", "read_summary", "series_metadata"]
+__all__ = [
+    "DicomSummary",
+    "check_image_header",
+    "deferred_element",
+    "find_value",
+    "pixel_data_shortfall",
+    "read_header",
+    "read_summary",
+    "series_metadata",
+    "summary_of",
+]
 
 
 _TEXT = {
@@ -83,6 +93,118 @@ class DicomSummary:
 
 _DEFER_BYTES = 4096  # values larger than this (pixel data, CSA headers) are read from the file when used
 _SUMMARY_PREFIX = 1 << 20  # inflated bytes of a .dcm.gz enough to hold the groups discovery reads
+_GZ_SLACK = 64 << 20  # what a .dcm.gz may inflate to beyond its pixel data (functional groups, private data)
+_PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _count(value: Any, default: int) -> int:
+    """A non-negative count from a header value (IS strings, ints; garbage gives ``default``)."""
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return max(number, 0)
+
+
+def deferred_element(ds: Dataset, tag: int) -> Any:
+    """The element ``tag`` of ``ds`` without reading a deferred value (``value`` stays ``None`` and
+    ``value_tell`` says where it starts): pydicom's ``get_item`` alone reads the pixel data into memory."""
+    try:
+        return ds.get_item(tag, keep_deferred=True)
+    except TypeError:  # pydicom < 3: no keep_deferred; the raw element is in the dataset's dict
+        return getattr(ds, "_dict", {}).get(tag)
+
+
+def image_geometry(ds: Dataset) -> tuple[int, int, int, int, int]:
+    """``(rows, cols, frames, samples, bits_allocated)`` as the header states them (0 when absent)."""
+    return (
+        _count(ds.get("Rows"), 0),
+        _count(ds.get("Columns"), 0),
+        max(1, _count(ds.get("NumberOfFrames"), 1)),
+        max(1, _count(ds.get("SamplesPerPixel"), 1)),
+        _count(ds.get("BitsAllocated"), 16),
+    )
+
+
+def check_image_header(name: str, ds: Dataset, limits: ReadLimits) -> None:
+    """Refuse, from one file's header and before anything else is done with it, an image whose
+    ``NumberOfFrames x Rows x Columns`` exceeds ``limits.max_voxels``.
+
+    Raises:
+        InputTooLargeError: the header claims too much.
+    """
+    rows, cols, frames, _, _ = image_geometry(ds)
+    check_voxels(name, (frames, rows, cols), limits)
+
+
+def _native_bytes(ds: Dataset) -> int:
+    rows, cols, frames, samples, bits = image_geometry(ds)
+    return (rows * cols * frames * samples * bits + 7) // 8
+
+
+def pixel_data_shortfall(ds: Dataset, available: int | None) -> tuple[int, int] | None:
+    """``(bytes held, bytes needed)`` when the native (uncompressed) pixel data of ``ds`` are shorter than its
+    ``Rows x Columns x frames x samples x BitsAllocated`` need; ``None`` when they are not (or are
+    encapsulated).
+
+    Args:
+        ds: a dataset read with its pixel data deferred.
+        available: size of the byte stream it was read from (file or inflated ``.dcm.gz``), to catch a
+            deferred value that the stream ends before.
+    """
+    elem = deferred_element(ds, _PIXEL_DATA) if _PIXEL_DATA in ds else None
+    if elem is None:
+        return None
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
+    if ts:
+        from pydicom.uid import UID
+
+        if UID(ts).is_compressed or UID(ts).is_deflated:
+            return None
+    length = getattr(elem, "length", None)
+    value = elem.value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        have = len(value)
+    elif value is None and isinstance(length, int):
+        if length == _UNDEFINED_LENGTH:
+            return None
+        have = length
+        tell = getattr(elem, "value_tell", None)
+        if available is not None and isinstance(tell, int):
+            have = max(0, min(have, available - tell))
+    else:
+        return None
+    need = _native_bytes(ds)
+    return (have, need) if have < need else None
+
+
+def _inflate_dcm_gz(raw: bytes, name: str, limits: ReadLimits) -> bytes:
+    """Inflate a ``.dcm.gz`` only as far as its own header says is needed: a stream that goes on beyond the
+    pixel data plus 64 MiB (a gzip bomb) is refused without inflating the rest.
+
+    Raises:
+        InputTooLargeError: the header claims too many voxels, or the stream inflates beyond what it needs.
+        ScanReadError: a corrupt or truncated stream.
+    """
+    need = 0
+    try:
+        head = _read_groups_to_0028(BytesIO(inflate_prefix(raw, _SUMMARY_PREFIX)))
+    except Exception:  # the full read below says what is wrong
+        head = None
+    if head is not None:
+        check_image_header(name, head, limits)
+        need = _native_bytes(head)
+    cap = min(limits.max_file_bytes, need + _GZ_SLACK)
+    data = inflate(raw, name, max_out=cap + 1)
+    if len(data) > cap:
+        rows, cols, frames, _, _ = image_geometry(head) if head is not None else (0, 0, 1, 1, 0)
+        raise InputTooLargeError(
+            f"{name}: the gzip stream inflates to more than {cap / 2**20:.0f} MiB, far beyond what its "
+            f"{frames}x{rows}x{cols} DICOM image needs: refused as a likely decompression bomb"
+        )
+    return data
 
 
 def _dcmread(src: Path | BytesIO) -> Dataset:
@@ -121,8 +243,7 @@ def read_header(path: Path, limits: ReadLimits, *, gz: bool | None = None) -> tu
             with path.open("rb") as fh:
                 gz = fh.read(2) == GZIP_MAGIC
         if gz:
-            data = inflate(path.read_bytes(), name, max_out=limits.max_file_bytes + 1)
-            check_file_size(path, len(data), limits)  # the inflated size counts too
+            data = _inflate_dcm_gz(path.read_bytes(), name, limits)
             return _dcmread(BytesIO(data)), data
         return _dcmread(path), None
     except OSError as err:
@@ -154,30 +275,34 @@ def read_summary(path: Path, *, gz: bool = False) -> DicomSummary:
                 ds = _read_groups_to_0028(BytesIO(inflate(raw, name, max_out=_SUMMARY_PREFIX * 64)))
         else:
             ds = _read_groups_to_0028(path)
-        sop_class = str(
-            ds.get("SOPClassUID", "") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "")
-        )
-        iop = _floats(ds.get("ImageOrientationPatient"), 6)
-        number = ds.get("SeriesNumber")
-        return DicomSummary(
-            path=path,
-            series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
-            series_number=int(number) if number not in (None, "") else None,
-            description=str(ds.get("SeriesDescription", "") or "").strip(),
-            modality=str(ds.get("Modality", "") or "").strip(),
-            rows=int(ds.Rows) if ds.get("Rows") else None,
-            cols=int(ds.Columns) if ds.get("Columns") else None,
-            orientation=iop,
-            sop_class=sop_class,
-            sop_uid=str(ds.get("SOPInstanceUID", "") or ""),
-            frames=int(ds.get("NumberOfFrames", 1) or 1),
-        )
+        return summary_of(path, ds)
     except OSError as err:
         raise ScanReadError(describe_os_error(path, err)) from err
     except ScanReadError:
         raise
     except Exception as err:
         raise ScanReadError(f"{name}: not a readable DICOM file ({_short(err)})") from err
+
+
+def summary_of(path: Path, ds: Dataset) -> DicomSummary:
+    """The grouping facts of ``ds``, the header of ``path`` (raises what a damaged value raises)."""
+    sop_class = str(
+        ds.get("SOPClassUID", "") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "")
+    )
+    number = ds.get("SeriesNumber")
+    return DicomSummary(
+        path=path,
+        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+        series_number=int(number) if number not in (None, "") else None,
+        description=str(ds.get("SeriesDescription", "") or "").strip(),
+        modality=str(ds.get("Modality", "") or "").strip(),
+        rows=int(ds.Rows) if ds.get("Rows") else None,
+        cols=int(ds.Columns) if ds.get("Columns") else None,
+        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        sop_class=sop_class,
+        sop_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        frames=max(1, _count(ds.get("NumberOfFrames"), 1)),
+    )
 
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import stat
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "describe_os_error",
     "inflate",
     "inflate_prefix",
+    "irregular_file_message",
     "read_bytes",
     "sha256_of_files",
 ]
@@ -46,6 +48,20 @@ def describe_os_error(path: Path, err: OSError) -> str:
     else:
         why = err.strerror or str(err)
     return f"{path.name or path}: cannot read the file: {why}"
+
+
+def irregular_file_message(path: Path) -> str | None:
+    """Why ``path`` is not a regular file that can be read (a named pipe, socket or device, whose reading
+    could block forever or never end), or ``None`` when it is one (or cannot be inspected: the read then says
+    why)."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"{path.name or path}: not a regular file but {kind}: nothing to score (reading it could block)"
 
 
 def read_bytes(path: Path, limits: ReadLimits) -> bytes:
@@ -113,7 +129,7 @@ def inflate(
         dec = _decompressobj(wbits)
         try:
             chunk = dec.decompress(view) if max_out is None else dec.decompress(view, max_out - produced)
-        except (zlib.error, OSError, ValueError) as err:
+        except (zlib.error, _zlib_impl.error, OSError, ValueError) as err:  # isal raises its own error class
             raise ScanReadError(f"{name}: corrupt {what} stream ({err}); the file is damaged") from err
         parts.append(chunk)
         produced += len(chunk)

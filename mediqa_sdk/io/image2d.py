@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from ._files import read_bytes
 from ._limits import DEFAULT_LIMITS, ReadLimits, check_pixels_2d
 from ._stack import ArrayStack, finite_fill
 
-__all__ = ["image_size", "load_image2d"]
+__all__ = ["image_size", "load_image2d", "png_chunk_problem"]
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 _MAX_TIFF_PAGES = 100_000
@@ -116,6 +117,33 @@ def _tiff_size(data: bytes) -> tuple[int, int, int]:
     return int(width), int(height), pages
 
 
+def _printable(chunk_type: bytes) -> str:
+    return "".join(c if c.isalnum() else "?" for c in chunk_type.decode("latin-1"))
+
+
+def png_chunk_problem(data: bytes) -> str | None:
+    """Why the chunk structure of a PNG is damaged, or ``None``: a chunk whose length runs past the end of
+    the file, or whose CRC does not match. Checked before decoding because libpng allocates what a chunk
+    claims (a 1 kB file claiming a 4 GB chunk) and reports damage on stderr, past our one-line errors."""
+    view = memoryview(data)
+    pos, size = 8, len(data)
+    while pos + 8 <= size:
+        length = int.from_bytes(view[pos : pos + 4], "big")
+        kind = bytes(view[pos + 4 : pos + 8])
+        end = pos + 12 + length
+        if end > size:
+            return (
+                f"chunk {_printable(kind)} claims {length} bytes, past the end of the {size}-byte file: "
+                "it is truncated or damaged"
+            )
+        if zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(view[end - 4 : end], "big"):
+            return f"chunk {_printable(kind)} fails its CRC check: the file is damaged"
+        if kind == b"IEND":
+            break
+        pos = end
+    return None
+
+
 def image_size(data: bytes) -> tuple[str, int, int, int]:
     """Format, width, height and page count of a PNG/JPEG/TIFF from its header, without decoding.
 
@@ -178,11 +206,14 @@ def load_image2d(path: Path, limits: ReadLimits = DEFAULT_LIMITS, label: str | N
     if width <= 0 or height <= 0:
         raise ScanReadError(f"{name}: header gives an empty image ({width}x{height})")
     check_pixels_2d(name, width, height, limits)
+    problem = png_chunk_problem(raw) if kind == "png" else None
+    if problem is not None:
+        raise ScanReadError(f"{name}: the PNG data could not be decoded ({problem})")
 
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if kind == "jpeg" else cv2.IMREAD_UNCHANGED
     log = cv2.utils.logging
     previous = log.getLogLevel()
-    log.setLogLevel(log.LOG_LEVEL_ERROR)  # damaged files are reported by our exception, not on stderr
+    log.setLogLevel(log.LOG_LEVEL_SILENT)  # damaged files are reported by our exception, not on stderr
     try:
         img = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), flags)
     except cv2.error as err:

@@ -299,8 +299,8 @@ def render_markdown(data: dict[str, Any], notes: str = "") -> str:
         "anatomy with realistic noise, so they compress like real scans. **Floor**: a fresh Python process "
         "that imports nibabel (NIfTI) / pydicom (DICOM) / OpenCV (images) and reads the same file and "
         "nothing else (DICOM series: headers of all files plus the pixels of 7 slices). **CLI end to end**: "
-        "a fresh `mediqa score FILE --format json` process, start to exit. Files are in the page cache for "
-        "both.",
+        "a fresh `mediqa score FILE --format json` process, start to exit. Files are in the page cache and "
+        "bytecode is compiled (as in an installed package) for both.",
         "",
     ]
     if data.get("inputs"):

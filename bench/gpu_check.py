@@ -10,29 +10,30 @@ Writes ``DIR/gpu_check.md`` (tables) and ``DIR/gpu_check.json`` (for ``bench/per
 code 1 when any check fails. What is checked, for each of CUDA (fp32) and TensorRT (fp16, as the runtime
 configures it):
 
-1. **As shipped** (``--stage shipped``, run by the shell script right after installing the extra, before
-   anything is preloaded): ``Assessor(device=...)`` scores the example CT and photo, and both the result's
-   provenance and :attr:`Assessor.providers` name the requested provider first. The runtime raises
-   ``DeviceUnavailableError`` instead of falling back silently; that counts as a failure, with its message.
-2. **Libraries**: the CUDA major version onnxruntime was built with, against the NVIDIA libraries installed;
-   ``onnxruntime.preload_dlls()`` and TensorRT's ``tensorrt_libs`` are then loaded for the checks below.
+1. **As shipped** (``--stage shipped``, run by the shell script right after ``pip install .[gpu]``, in a
+   fresh process with nothing loaded by this script): ``Assessor(device=...)`` scores the example CT and
+   photo, and both the result's provenance and :attr:`Assessor.providers` name the requested provider first.
+   The runtime loads the NVIDIA wheels' libraries itself (``mediqa_sdk.engine.preload_gpu_libraries``) and
+   raises ``DeviceUnavailableError`` instead of falling back silently; that counts as a failure, with its
+   message (which names the library that failed to load).
+2. **Libraries**: the CUDA major version onnxruntime was built with, against the CUDA, cuDNN and TensorRT
+   libraries the ``[gpu]`` extra installed, and what the runtime's preloading reported.
 3. **Placement**: a profiled run of the scorer; the share of kernel time in the GPU provider must be >= 95 %
    (a session can list CUDA first and still run heavy nodes on CPU).
 4. **Agreement**: scores and slice scores of the example inputs and of a random batch against the CPU
    session: max |difference| <= 1e-3 (fp32) / 1e-2 (fp16).
 5. **Throughput** with IO binding (inputs copied to the device once, outputs left there): slices/s of the
-   scorer for batches of 1..256 one-slice inputs; TensorRT with an explicit optimisation profile covering
-   them, its engine cache cold (empty folder: the engine is built) and warm (reloaded), session creation
-   plus first run timed for both.
+   scorer for batches of 1..256 one-slice inputs; TensorRT with the runtime's options
+   (``mediqa_sdk.engine.tensorrt_options``) and a profile widened to cover them, its engine cache cold (empty
+   folder: the engine is built) and warm (reloaded), session creation plus first run timed for both.
+6. **The runtime's TensorRT profile**: a batch of 70 photos (more rows than the profile's 64) scored through
+   ``Assessor(device="tensorrt")`` runs in chunks and matches the CPU score.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import datetime as dt
-import io
 import json
 import os
 import platform
@@ -158,30 +159,17 @@ def installed_nvidia_libraries() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def preload_gpu_libraries() -> list[str]:
-    """Load CUDA/cuDNN from the NVIDIA wheels (``onnxruntime.preload_dlls``) and TensorRT from
-    ``tensorrt_libs``; returns what was loaded or what failed, for the report."""
-    import onnxruntime as ort
+def tensorrt_libraries() -> dict[str, str]:
+    """Where the TensorRT wheel's libraries are (``tensorrt_libs``, found without importing it)."""
+    import importlib.util
 
-    notes = []
-    if hasattr(ort, "preload_dlls"):
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
-            ort.preload_dlls()
-        text = " ".join(captured.getvalue().split())
-        notes.append(f"preload_dlls: {text[:300] or 'ok'}")
-    try:
-        import tensorrt_libs  # type: ignore[import-not-found]
-
-        lib_dir = Path(tensorrt_libs.__file__).parent
-        for name in ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10"):
-            path = lib_dir / name
-            if path.is_file():
-                ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-                notes.append(f"loaded {name}")
-    except (ImportError, OSError) as err:
-        notes.append(f"TensorRT libraries not preloaded ({err})")
-    return notes
+    spec = importlib.util.find_spec("tensorrt_libs")
+    roots = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    found = {}
+    for name in ("libnvinfer.so.10", "libnvonnxparser.so.10"):
+        hits = [h for root in roots for h in root.glob(f"{name}*")]
+        found[name] = str(hits[0].parent) if hits else "missing"
+    return found
 
 
 # ------------------------------------------------------------------------------------------- sessions
@@ -197,27 +185,17 @@ def make_session(path: Path, providers: list[Any], profile: bool = False) -> Any
     if profile:
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(tempfile.gettempdir()) / "mediqa_gpu_check")
-    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    # enable_fallback=0: a provider that fails raises (reported with its message) instead of onnxruntime
+    # printing to stdout and retrying on CPU without the options
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers, enable_fallback=0)
 
 
-def trt_options(cache: Path, max_batch: int, prompt_dim: int) -> dict[str, Any]:
-    """TensorRT options: fp16 and engine/timing cache as the runtime sets them, plus an explicit profile
-    for ``[1..max_batch, 1, 3, 224, 224]`` so one engine serves every batch size measured."""
-    shapes = {
-        "min": f"slices:1x1x3x224x224,prompt:1x{prompt_dim}",
-        "opt": f"slices:{max(1, max_batch // 4)}x1x3x224x224,prompt:{max(1, max_batch // 4)}x{prompt_dim}",
-        "max": f"slices:{max_batch}x1x3x224x224,prompt:{max_batch}x{prompt_dim}",
-    }
-    return {
-        "trt_fp16_enable": True,
-        "trt_engine_cache_enable": True,
-        "trt_engine_cache_path": str(cache),
-        "trt_timing_cache_enable": True,
-        "trt_timing_cache_path": str(cache),
-        "trt_profile_min_shapes": shapes["min"],
-        "trt_profile_opt_shapes": shapes["opt"],
-        "trt_profile_max_shapes": shapes["max"],
-    }
+def trt_options(record: Any, cache: Path, max_batch: int) -> dict[str, str]:
+    """The runtime's TensorRT options (fp16, engine and timing cache) with its profile widened to batches of
+    ``1..max_batch`` and tuned for one-slice inputs, so one engine serves every batch size measured."""
+    from mediqa_sdk.engine import tensorrt_options
+
+    return tensorrt_options(record, cache, max_batch=max_batch, opt_batch=min(64, max_batch), opt_slices=1)
 
 
 def feeds(n: int, prompt: np.ndarray, seed: int = 0, slices: int = 1) -> dict[str, np.ndarray]:
@@ -359,6 +337,26 @@ def check_examples(report: Report, device: str, dry_run: bool) -> None:
         max(diffs) <= tol and used[:1] == (expect,),
         f"max abs diff {max(diffs):.2e} (<= {tol:g}); providers {list(used)}",
     )
+    if device == "tensorrt":  # check 6: more rows than the runtime's profile covers
+        from mediqa_sdk.engine import TRT_MAX_BATCH
+
+        n = TRT_MAX_BATCH + 6
+        try:
+            with tempfile.TemporaryDirectory(prefix="mediqa-batch-") as tmp:  # repeated paths count once
+                copies = [Path(tmp) / f"photo{i:03d}{EXAMPLES[1].suffix}" for i in range(n)]
+                for copy in copies:
+                    copy.write_bytes(EXAMPLES[1].read_bytes())
+                many = gpu.score_many(copies, batch_size=n)
+            reference = cpu.score(EXAMPLES[1]).score
+        except MediqaError as err:
+            report.check(f"runtime device={device!r}: {n} photos in one batch", False, f"{err}")
+            return
+        worst = max(abs(r.score - reference) for r in many)
+        report.check(
+            f"runtime device={device!r}: {n} photos in one batch (profile: {TRT_MAX_BATCH} rows)",
+            len(many) == n and worst <= tol,
+            f"{len(many)} results, max abs diff {worst:.2e} (<= {tol:g})",
+        )
 
 
 def run_checks(args: argparse.Namespace) -> Report:
@@ -383,10 +381,10 @@ def run_checks(args: argparse.Namespace) -> Report:
     report.data["nvidia_wheels"] = libs
     if not dry and cuda:
         major = cuda.split(".")[0]
-        found = cuda_libraries(major)
+        found = {**cuda_libraries(major), **tensorrt_libraries()}
         missing = [k for k, v in found.items() if v == "missing"]
         report.check(
-            f"CUDA {major} libraries in the installed wheels",
+            f"CUDA {major} and TensorRT libraries in the installed wheels",
             not missing,
             (f"missing {', '.join(missing)}; " if missing else "")
             + "wheels: "
@@ -395,8 +393,11 @@ def run_checks(args: argparse.Namespace) -> Report:
     for result in args.shipped or []:
         report.check(result["name"], result["ok"], result["detail"])
     if not dry:
-        report.data["preload"] = preload_gpu_libraries()
-        log("  preloaded: " + "; ".join(report.data["preload"]))
+        from mediqa_sdk.engine import preload_gpu_libraries
+
+        problems = preload_gpu_libraries(tensorrt=True)
+        report.data["preload"] = list(problems)
+        report.check("runtime preloading of the NVIDIA libraries", not problems, "; ".join(problems) or "ok")
 
     registry = load_registry()
     scorer = registry.get(None, "scorer")
@@ -412,7 +413,7 @@ def run_checks(args: argparse.Namespace) -> Report:
             (
                 "TensorRT fp16",
                 "tensorrt",
-                [CPU] if dry else [(TRT, trt_options(cache, max(batches), len(prompt))), CUDA, CPU],
+                [CPU] if dry else [(TRT, trt_options(scorer, cache, max(batches))), CUDA, CPU],
                 CPU if dry else TRT,
                 "fp16",
             ),

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# GPU check for mediqa-sdk (never run in CI): install the [gpu] extra, check the runtime as installed,
-# then measure with the NVIDIA libraries onnxruntime was built for. Results: $OUT/gpu_check.md and .json.
+# GPU check for mediqa-sdk (never run in CI): install the [gpu] extra (onnxruntime-gpu with the CUDA, cuDNN
+# and TensorRT wheels of its CUDA version), check the runtime as installed, then measure.
+# Results: $OUT/gpu_check.md and .json.
 #
 #   bash bench/gpu_check.sh                  # on a machine with an NVIDIA GPU
 #   bash bench/gpu_check.sh --cpu-dry-run    # anywhere: the same Python code path on CPUExecutionProvider
 #
 # Environment: PYTHON (default python3), OUT (results folder, default bench/out), WHEELHOUSE (a folder of
-# wheels for machines without network: pip then installs with --no-index --find-links), SECONDS_PER_BATCH.
+# wheels for machines without network: pip then installs with --no-index --find-links; build it on a
+# machine with network and the same platform and Python: `pip download ".[gpu]" setuptools wheel
+# --extra-index-url https://pypi.nvidia.com -d WHEELHOUSE`, where NVIDIA's index provides the real TensorRT
+# wheel instead of PyPI's stub, which downloads it at install time), SECONDS_PER_BATCH.
 # Then: python bench/perf.py --gpu-json "$OUT/gpu_check.json" puts the table into docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,15 +38,7 @@ fi
 echo "== as shipped" >&2
 "$PY" bench/gpu_check.py --stage shipped --out "$OUT_DIR" "$@" || true
 
-if [ "$DRY" = 0 ]; then
-  # 2. the CUDA/cuDNN wheels that match the CUDA major version this onnxruntime-gpu was built with
-  #    (its own [cuda,cudnn] extras), so the measurements below run even where the [gpu] extra does not match
-  ORT_VERSION=$("$PY" -c "import onnxruntime as o; print(o.__version__)")
-  echo "== installing onnxruntime-gpu[cuda,cudnn]==$ORT_VERSION (libraries matching its CUDA build)" >&2
-  pip_install "onnxruntime-gpu[cuda,cudnn]==$ORT_VERSION" || echo "could not install the matching libraries" >&2
-fi
-
-# 3. providers, placement, agreement with CPU, throughput with IO binding, TensorRT engine cache
+# 2. libraries, providers, placement, agreement with CPU, throughput with IO binding, TensorRT engine cache
 echo "== checks and throughput" >&2
 "$PY" bench/gpu_check.py --out "$OUT_DIR" --shipped-json "$OUT_DIR/gpu_shipped.json" \
   --seconds "${SECONDS_PER_BATCH:-2}" "$@"

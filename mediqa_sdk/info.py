@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from ._version import __version__
-from .engine import gpu_info
+from .engine import gpu_info, preload_gpu_libraries
 from .registry import load_registry
 
 __all__ = ["ORT_DISTRIBUTIONS", "environment_report", "installed_onnxruntimes", "usable_providers"]
@@ -25,9 +25,9 @@ ORT_DISTRIBUTIONS = (
 )
 _OPTIONAL = {
     "dicom": ("pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "python-gdcm"),
-    "gpu": ("nvidia-cudnn-cu12", "nvidia-cublas-cu12", "tensorrt-cu12-libs"),
+    "gpu": ("nvidia-cuda-runtime", "nvidia-cudnn-cu13", "tensorrt-cu13-libs"),
+    "sr": ("highdicom",),
     "train": ("torch", "onnx", "scipy", "scikit-image"),
-    "speed": ("isal",),
 }
 
 
@@ -56,11 +56,16 @@ def usable_providers() -> dict[str, str]:
         if provider != "CPUExecutionProvider" and not gpu.present:
             report[provider] = "not usable: no GPU found by the CUDA driver"
             continue
+        if provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+            problems = preload_gpu_libraries(tensorrt=provider == "TensorrtExecutionProvider")
+            if problems:
+                report[provider] = f"not usable: {problems[0][:120]}"
+                continue
         opts = ort.SessionOptions()
         opts.log_severity_level = 4
         try:
             chain = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-            session = ort.InferenceSession(data, sess_options=opts, providers=chain)
+            session = ort.InferenceSession(data, sess_options=opts, providers=chain, enable_fallback=0)
         except Exception as err:  # onnxruntime raises plain RuntimeError/Fail here
             report[provider] = f"not usable: {str(err).splitlines()[0][:120]}"
             continue
@@ -83,7 +88,7 @@ def environment_report() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": {
-            d: _version(d) for d in ("numpy", "pydicom", "nibabel", "opencv-python-headless", "click")
+            d: _version(d) for d in ("numpy", "pydicom", "nibabel", "opencv-python-headless", "click", "isal")
         },
         "onnxruntime": {
             "imported": ort.__version__,

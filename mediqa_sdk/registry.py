@@ -159,6 +159,7 @@ class ModelRecord:
     salient: SalientSpec = field(default_factory=SalientSpec)
     physics: tuple[PhysicsSpec, ...] = ()
     grades: tuple[GradeBand, ...] = ()
+    grades_by_family: Mapping[str, tuple[GradeBand, ...]] = field(default_factory=dict)
     score_range: tuple[float, float] = (0.0, 1.0)
     higher_is_better: bool = True
     prompt_warn_confidence: float = 0.6
@@ -166,12 +167,29 @@ class ModelRecord:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     path: Path = Path()
 
-    def grade(self, score: float) -> GradeBand | None:
-        """The grade band holding ``score`` (the top band includes its upper bound)."""
-        for band in self.grades:
+    def grade(
+        self, score: float, modality: str | None = None, region: str | None = None, type: str | None = None
+    ) -> GradeBand | None:
+        """The grade band holding ``score`` (the top band includes its upper bound).
+
+        Bands calibrated for the image's family (``grades_by_family``, written by
+        :mod:`mediqa_sdk.evaluation.calibration`) win over the general ``grades``; the most specific key
+        present is used: ``"modality/region/type"``, ``"modality/region"``, then ``"modality"``.
+        """
+        for band in self.bands_for(modality, region, type):
             if band.lower <= score < band.upper or (score == band.upper == self.score_range[1]):
                 return band
         return None
+
+    def bands_for(
+        self, modality: str | None = None, region: str | None = None, type: str | None = None
+    ) -> tuple[GradeBand, ...]:
+        """The grade bands of a family (see :meth:`grade`), else the general ones."""
+        if modality and self.grades_by_family:
+            for key in (f"{modality}/{region}/{type}", f"{modality}/{region}", modality):
+                if key in self.grades_by_family:
+                    return self.grades_by_family[key]
+        return self.grades
 
     def __repr__(self) -> str:
         kind = "placeholder " if self.placeholder else ""
@@ -286,17 +304,11 @@ def _parse_record(obj: Mapping[str, Any], where: str, models_dir: Path) -> Model
         _parse_physics(_mapping(p, f"{where}: physics"), where)
         for p in _sequence(obj.get("physics", []), f"{where}: physics")
     )
-    grades = tuple(
-        GradeBand(
-            name=_str(g, "name", where),
-            lower=float(g["lower"]),
-            upper=float(g["upper"]),
-            flag=bool(g.get("flag", False)),
-        )
-        for g in (
-            _mapping(x, f"{where}: grades") for x in _sequence(obj.get("grades", []), f"{where}: grades")
-        )
-    )
+    grades = _parse_grades(obj.get("grades", []), f"{where}: grades")
+    grades_by_family = {
+        str(family): _parse_grades(bands, f"{where}: grades_by_family.{family}")
+        for family, bands in _mapping(obj.get("grades_by_family", {}), f"{where}: grades_by_family").items()
+    }
     salient = _mapping(obj.get("salient", {}), f"{where}: salient")
     return ModelRecord(
         name=name,
@@ -314,6 +326,7 @@ def _parse_record(obj: Mapping[str, Any], where: str, models_dir: Path) -> Model
         salient=_parse_salient(salient, where),
         physics=physics,
         grades=grades,
+        grades_by_family=grades_by_family,
         score_range=(score_range[0], score_range[1]),
         higher_is_better=bool(output.get("higher_is_better", True)),
         prompt_warn_confidence=float(obj.get("prompt_warn_confidence", 0.6)),
@@ -321,6 +334,24 @@ def _parse_record(obj: Mapping[str, Any], where: str, models_dir: Path) -> Model
         metrics=dict(_mapping(obj.get("metrics", {}), f"{where}: metrics")),
         path=models_dir / file,
     )
+
+
+def _parse_grades(raw: Any, where: str) -> tuple[GradeBand, ...]:
+    try:
+        bands = tuple(
+            GradeBand(
+                name=_str(g, "name", where),
+                lower=float(g["lower"]),
+                upper=float(g["upper"]),
+                flag=bool(g.get("flag", False)),
+            )
+            for g in (_mapping(x, where) for x in _sequence(raw, where))
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise RegistryError(f"{where}: each band needs a name and numeric lower/upper ({err!r})") from err
+    if any(b.lower > b.upper for b in bands):
+        raise RegistryError(f"{where}: a band's lower bound exceeds its upper bound")
+    return bands
 
 
 def _parse_vocabulary(obj: Mapping[str, Any], where: str) -> Vocabulary:

@@ -47,21 +47,39 @@ def foreground_fractions(volume: np.ndarray, spec: SalientSpec, is_ct: bool | No
         is_ct: force the CT rule (True) or the relative rule (False); ``None`` decides from the values.
     """
     vol = volume.mean(axis=-1) if volume.ndim == 4 else volume
+    if is_ct:  # a fixed threshold: no percentiles needed (NaN compares False, as below)
+        with np.errstate(invalid="ignore"):
+            return (vol > spec.ct_threshold_hu).mean(axis=(1, 2))
     finite = vol[np.isfinite(vol)]
     if finite.size == 0:
         return np.zeros(vol.shape[0])
-    p1, p99 = np.percentile(finite, [1.0, 99.0])
     if is_ct is None:
-        is_ct = bool(p1 < spec.ct_threshold_hu)
+        is_ct = _percentile_below(finite, 1.0, spec.ct_threshold_hu)
     if is_ct:
         threshold = spec.ct_threshold_hu
     else:
+        p99 = np.percentile(finite, 99.0)
         low = float(finite.min())
         threshold = low + spec.relative_threshold * (float(p99) - low)
         if p99 <= low:  # constant volume: nothing stands out
             return np.zeros(vol.shape[0])
     with np.errstate(invalid="ignore"):
         return (vol > threshold).mean(axis=(1, 2))
+
+
+def _percentile_below(values: np.ndarray, q: float, threshold: float) -> bool:
+    """``np.percentile(values, q) < threshold`` (linear interpolation), mostly from one count instead of a
+    partition: with ``k = floor(q / 100 * (n - 1))`` and ``c = #(values < threshold)``, the answer is True
+    when ``c >= k + 2`` (both interpolated neighbours lie below), False when ``c <= k``; only ``c == k + 1``
+    needs the percentile itself."""
+    n = values.size
+    k = int(np.floor(q / 100.0 * (n - 1)))
+    below = int(np.count_nonzero(values < threshold))
+    if n > 1 and below >= k + 2:
+        return True
+    if below <= k:
+        return False
+    return bool(np.percentile(values, q) < threshold)
 
 
 def select_from_valid(valid: np.ndarray, n: int = 7) -> tuple[tuple[int, ...], tuple[str, ...], bool]:
@@ -101,7 +119,10 @@ def select_salient_slices(scan: Scan, spec: SalientSpec, is_ct: bool | None = No
     if scan.dim == "2d" or scan.n_slices == 1:
         return SliceSelection(indices=(0,), axis=scan.axis, n_valid=1, n_total=scan.n_slices)
     step = spec.subsample
-    preview = np.asarray(scan.slices[:, ::step, ::step], dtype=np.float32)
+    stack = scan.slices
+    # loaders' stacks read the subsampled slices cheaply (native DICOM: without decoding whole slices)
+    sub = stack.preview(step) if hasattr(stack, "preview") else stack[:, ::step, ::step]
+    preview = np.asarray(sub, dtype=np.float32)
     fractions = foreground_fractions(preview, spec, is_ct)
     valid = fractions >= spec.min_foreground_fraction
     indices, warnings, reliable = select_from_valid(valid, spec.n_slices)

@@ -19,10 +19,16 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import MediqaError, MultipleSeriesError, ScanReadError, UnsupportedFormatError
+from ..errors import (
+    InputTooLargeError,
+    MediqaError,
+    MultipleSeriesError,
+    ScanReadError,
+    UnsupportedFormatError,
+)
 from ..scan import Scan
 from ._discover import InputItem, SeriesEntry, discover_entries, discover_inputs, unsupported_message
-from ._files import describe_os_error
+from ._files import describe_os_error, irregular_file_message
 from ._limits import DEFAULT_LIMITS, ReadLimits
 from ._sniff import detect_format
 
@@ -78,12 +84,18 @@ def _loader(kind: str | None) -> Callable[..., Scan] | None:
 
 
 def _guarded(name: str, read: Callable[[], Scan]) -> Scan:
+    """Run a reader; whatever a damaged file makes a parser raise becomes a one-line :class:`ScanReadError`
+    (the exception type is named unless it is one damage usually raises)."""
     try:
         return read()
     except MediqaError:
         raise
-    except _DAMAGE as err:
+    except MemoryError as err:
+        raise InputTooLargeError(f"{name}: ran out of memory while reading it") from err
+    except Exception as err:  # parsers of untrusted bytes raise anything (NotImplementedError, ...)
         text = " ".join(str(err).split())[:160] or type(err).__name__
+        if not isinstance(err, _DAMAGE):
+            text = f"{type(err).__name__}: {text}"
         raise ScanReadError(f"{name}: could not be read, the file looks damaged ({text})") from err
 
 
@@ -97,6 +109,9 @@ def load_file(path: str | Path, limits: ReadLimits = DEFAULT_LIMITS, label: str 
         MissingDependencyError: compressed DICOM without an installed codec.
     """
     path = Path(path)
+    irregular = irregular_file_message(path)
+    if irregular is not None:
+        raise ScanReadError(irregular)
     try:
         kind = detect_format(path)
     except OSError as err:
@@ -178,7 +193,8 @@ def load_scan(path: str | Path, *, series: str | None = None, limits: ReadLimits
     """
     path = Path(path)
     if not path.exists():
-        raise ScanReadError(f"{path}: no such file or directory")
+        why = "broken link (its target does not exist)" if path.is_symlink() else "no such file or directory"
+        raise ScanReadError(f"{path}: {why}")
     if not path.is_dir():
         return load_file(path, limits, label=path.name)
     entries, failures = discover_entries([path])

@@ -19,7 +19,9 @@ Rules:
   ``.nhdr``/``.mhd`` headers, ...) or name (README, LICENSE, ...) are skipped quietly; any other
   unreadable or unrecognised file is a failure.
 - Nonexistent paths, permission problems and unknown formats never raise: they are returned as
-  ``(path, error)`` pairs, each with a one-line message that starts with the file name.
+  ``(path, error)`` pairs, each with a one-line message that starts with the file name. So are empty files,
+  named pipes, sockets and devices given as arguments (never opened: reading a pipe could block), and a
+  folder argument in which nothing scoreable was found (a folder never vanishes from a batch silently).
 - Items keep the order of the arguments; within one argument they are sorted by path, then series number,
   then UID. The same file or series reached twice is listed once.
 """
@@ -34,8 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediqaError, ScanReadError, UnsupportedFormatError
-from ._dicom_meta import DicomSummary, read_summary
-from ._files import describe_os_error
+from . import _header_cache
+from ._dicom_meta import DicomSummary, read_summary, summary_of
+from ._files import describe_os_error, irregular_file_message
 from ._sniff import detect_format
 
 __all__ = ["InputItem", "SeriesEntry", "discover_entries", "discover_inputs", "unsupported_message"]
@@ -124,6 +127,13 @@ class SeriesEntry:
 def unsupported_message(path: Path, kind: str | None) -> str:
     """One-line reason why a detected (or undetected) format cannot be scored."""
     name = path.name
+    if kind is None:
+        try:
+            empty = path.stat().st_size == 0
+        except OSError:
+            empty = False
+        if empty:
+            return f"{name}: the file is empty (0 bytes)"
     if kind == "dicomdir":
         return (
             f"{name}: a DICOMDIR is an index of a DICOM disc or folder, not an image: pass the folder that "
@@ -242,6 +252,27 @@ def _sort_key(entry: SeriesEntry) -> tuple[str, int, int, str, int, str]:
     return (str(folder), 0 if item.files else 1, number, item.series_uid or "", entry.part, str(item.path))
 
 
+def _summary(path: Path, kind: str) -> DicomSummary:
+    """Grouping facts of one DICOM file. A plain file's header is parsed as the loader parses it and kept for
+    the loader (:mod:`._header_cache`), so a series' headers are parsed once; a damaged header is parsed
+    again by :func:`read_summary`, which says what is wrong (as does a ``.dcm.gz``).
+
+    Raises:
+        ScanReadError: unreadable or damaged header.
+    """
+    if kind == "dicom":
+        try:
+            ds, stamp = _header_cache.parse_header(path)
+            summary = summary_of(path, ds)
+        except Exception:  # read_summary below raises the one-line error, or reads what the parse could not
+            pass
+        else:
+            if stamp is not None and summary.has_pixels:
+                _header_cache.keep(path, ds, stamp)
+            return summary
+    return read_summary(path, gz=kind == "dicom-gz")
+
+
 def _discover_dir(root: Path, recursive: bool) -> tuple[list[SeriesEntry], list[tuple[Path, MediqaError]]]:
     files, failures = _walk(root, recursive)
     singles: list[SeriesEntry] = []
@@ -256,7 +287,7 @@ def _discover_dir(root: Path, recursive: bool) -> tuple[list[SeriesEntry], list[
             continue
         if kind in _DICOM_KINDS:
             try:
-                summary = read_summary(path, gz=kind == "dicom-gz")
+                summary = _summary(path, kind)
             except MediqaError as err:
                 failures.append((path, err))
                 continue
@@ -293,7 +324,25 @@ def _discover_dir(root: Path, recursive: bool) -> tuple[list[SeriesEntry], list[
     return entries, failures
 
 
+def _nothing_found(path: Path, arg: str | Path, recursive: bool) -> str:
+    hint = ""
+    if not recursive:
+        try:
+            if any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(path)):
+                hint = " (it has subfolders: search them with recursive=True / --recursive)"
+        except OSError:
+            pass
+    where = "the folder and its subfolders" if recursive else "the folder"
+    return (
+        f"{arg}: no images found in {where}{hint}; DICOM objects without pixel data, DICOMDIR indexes and "
+        "companion files are skipped"
+    )
+
+
 def _discover_file(path: Path, label: str) -> tuple[list[SeriesEntry], list[tuple[Path, MediqaError]]]:
+    irregular = irregular_file_message(path)
+    if irregular is not None:
+        return [], [(path, ScanReadError(irregular))]
     try:
         kind = detect_format(path)
     except OSError as err:
@@ -303,7 +352,7 @@ def _discover_file(path: Path, label: str) -> tuple[list[SeriesEntry], list[tupl
     uid = None
     if kind in _DICOM_KINDS:
         try:
-            uid = read_summary(path, gz=kind == "dicom-gz").series_uid or None
+            uid = _summary(path, kind).series_uid or None
         except MediqaError as err:
             return [], [(path, err)]
     return [SeriesEntry(InputItem(path=path, label=label, series_uid=uid))], []
@@ -328,6 +377,8 @@ def discover_entries(
             continue
         if path.is_dir():
             found, failed = _discover_dir(path, recursive)
+            if not found and not failed:  # never let a folder argument vanish from a batch silently
+                failed = [(path, ScanReadError(_nothing_found(path, arg, recursive)))]
         else:
             found, failed = _discover_file(path, path.name)
         failures.extend(failed)

@@ -7,6 +7,10 @@ Two kinds:
   fill.
 - :class:`LazyStack` decodes slice ``i`` on demand with a callable (DICOM: one file or frame per slice) and
   keeps the most recently decoded slices in a small cache.
+
+Both have ``preview(step)`` = ``stack[:, ::step, ::step]``, what the salient-slice rule looks at; a
+:class:`LazyStack` gets it from its loader's cheap subsampled read where there is one, so most slices of a
+native DICOM series are never decoded in full.
 """
 
 from __future__ import annotations
@@ -94,6 +98,10 @@ class ArrayStack:
         out = self[...]
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    def preview(self, step: int) -> np.ndarray:
+        """Every slice subsampled in-plane: ``self[:, ::step, ::step]``."""
+        return self[:, ::step, ::step]
+
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.shape)
         scale = f"slope={self._slope:g}, intercept={self._intercept:g}"
@@ -107,13 +115,20 @@ class LazyStack:
         shape: ``(n_slices, rows, cols[, 3])``.
         load: returns slice ``i`` as a float32 array of shape ``shape[1:]``.
         cache_slices: how many decoded slices to keep (least recently used are dropped).
+        preview: ``preview(i, step)`` returns ``load(i)[::step, ::step]`` more cheaply, or ``None`` when it
+            cannot (then the slice is loaded in full).
     """
 
     def __init__(
-        self, shape: tuple[int, ...], load: Callable[[int], np.ndarray], cache_slices: int = 16
+        self,
+        shape: tuple[int, ...],
+        load: Callable[[int], np.ndarray],
+        cache_slices: int = 16,
+        preview: Callable[[int, int], np.ndarray | None] | None = None,
     ) -> None:
         self._shape = tuple(int(s) for s in shape)
         self._load = load
+        self._preview = preview
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_slices = max(0, int(cache_slices))
 
@@ -167,6 +182,23 @@ class LazyStack:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         out = self[:]
         return out if dtype is None else out.astype(dtype, copy=False)
+
+    def preview(self, step: int) -> np.ndarray:
+        """Every slice subsampled in-plane, ``self[:, ::step, ::step]``: from the cache, the loader's cheap
+        subsampled read, or a full load, in that order of preference."""
+        step = max(1, int(step))
+        rows, cols = -(-self._shape[1] // step), -(-self._shape[2] // step)
+        out = np.empty((self._shape[0], rows, cols, *self._shape[3:]), dtype=np.float32)
+        for i in range(self._shape[0]):
+            part = self._cache.get(i)
+            if part is not None:
+                part = part[::step, ::step]
+            elif self._preview is not None:
+                part = self._preview(i, step)
+            if part is None or part.shape != out.shape[1:]:
+                part = self._slice(i)[::step, ::step]
+            out[i] = part
+        return out
 
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self._shape)

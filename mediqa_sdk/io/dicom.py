@@ -2,11 +2,13 @@
 
 How a series becomes a :class:`Scan`:
 
-1. **Headers first.** Every file's header is read without pixel data (``stop_before_pixels``); a
-   ``.dcm.gz`` file is inflated in memory. Each file yields frames: one for a classic image, one per frame of
-   a multi-frame object (position, orientation, spacing and rescale from the per-frame or shared functional
-   groups), one per tile of a mosaic (Siemens: ``NumberOfImagesInMosaic`` from (0019,100A) or the CSA
-   header, slice normal from the CSA header; UIH: the ``VFRAME`` private per-slice positions).
+1. **Headers first.** Every file's header is read with its pixel data deferred (read from the file only
+   when decoded), once: the header that discovery parsed is reused while the file is unchanged
+   (:mod:`._header_cache`); a ``.dcm.gz`` file is inflated in memory. Each file yields frames: one for a
+   classic image, one per frame of a multi-frame object (position, orientation, spacing and rescale from
+   the per-frame or shared functional groups), one per tile of a mosaic (Siemens:
+   ``NumberOfImagesInMosaic`` from (0019,100A) or the CSA header, slice normal from the CSA header; UIH:
+   the ``VFRAME`` private per-slice positions).
 2. **Geometry.** Frames are grouped by orientation and size (the largest group is kept, with a warning if
    there were others) and sorted by their position along the slice normal ``n = row_cosine x col_cosine``,
    i.e. by ``ImagePositionPatient . n``, never by InstanceNumber. Frames sharing a position: if every position
@@ -35,10 +37,18 @@ import numpy as np
 
 from ..errors import MediqaError, MissingDependencyError, ScanReadError, UnsupportedFormatError
 from ..scan import Scan
+from . import _header_cache
 from ._dicom_frames import Frame, Source, as_float, frames_of, stored_range
-from ._dicom_meta import find_value, read_header, series_metadata
+from ._dicom_meta import (
+    check_image_header,
+    deferred_element,
+    find_value,
+    pixel_data_shortfall,
+    read_header,
+    series_metadata,
+)
 from ._files import sha256_of_files
-from ._limits import DEFAULT_LIMITS, ReadLimits, check_pixels_2d, check_voxels
+from ._limits import DEFAULT_LIMITS, ReadLimits, check_file_size, check_pixels_2d, check_voxels
 from ._stack import LazyStack
 from ._volume import axis_name
 
@@ -51,6 +61,8 @@ _POSITION_TOL_MM = 0.01
 _ORIENTATION_TOL = 0.01
 _TILT_WARN_DEG = 1.0
 _CODEC_HINT = 'pip install "mediqa-sdk[dicom]"'
+_NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})  # implicit / explicit VR
+_PIXEL_DATA_TAG = 0x7FE00010
 
 
 def _largest_group(frames: list[Frame], name: str, warnings: list[str]) -> list[Frame]:
@@ -178,6 +190,13 @@ def _arrange(
     return out, median, axis
 
 
+def _file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
 def _check_codecs(sources: Sequence[Source], used: set[int], name: str) -> None:
     """Refuse early when a compressed transfer syntax has no installed decoder."""
     from pydicom.pixels import get_decoder
@@ -216,7 +235,12 @@ class _Decoder:
             if src.multi_frame and src.transfer_syntax:
                 # the dataset parsed at load time (its pixel data deferred): functional groups parsed once
                 return pixel_array(src.header, index=frame)
-            return pixel_array(src.open(), index=frame if src.multi_frame else None)
+            try:
+                return pixel_array(src.open(), index=frame if src.multi_frame else None)
+            except (ValueError, AttributeError, KeyError, EOFError):
+                # reading the file again trusts its transfer syntax; the data set parsed at load time was read
+                # as pydicom found it encoded (e.g. an implicit VR body under an explicit VR file meta)
+                return pixel_array(src.header, index=frame if src.multi_frame else None)
         except MediqaError:
             raise
         except RuntimeError as err:
@@ -259,6 +283,68 @@ class _Decoder:
                 depth = int(header.ModalityLUTSequence[0].LUTDescriptor[2])
                 out = np.float32(2**depth - 1) - out
             return out
+        return self._rescaled(arr, i)
+
+    def preview(self, i: int, step: int) -> np.ndarray | None:
+        """``self(i)[::step, ::step]`` read straight from the pixel bytes of a native (uncompressed, little
+        endian) single-frame grey image, without decoding the whole slice; ``None`` for any other image.
+
+        The values are identical to the full decode: pydicom's unused-bits correction (shift left, then back
+        right) and the same rescale are applied to the subsampled pixels.
+        """
+        f = self._frames[i]
+        src = self._sources[f.source]
+        if self._color or f.tile is not None or src.multi_frame or src.samples != 1:
+            return None
+        if src.transfer_syntax not in _NATIVE_LITTLE_ENDIAN:
+            return None
+        header = src.header
+        # the deferred (not yet read) element knows where its value starts in the file
+        raw = deferred_element(header, _PIXEL_DATA_TAG)
+        value = getattr(raw, "value", None)
+        held_bytes = value if isinstance(value, (bytes, bytearray)) else None  # small images are not deferred
+        offset = getattr(raw, "value_tell", None)
+        if held_bytes is None and (value is not None or not isinstance(offset, int)):
+            return None
+        if header.get("ModalityLUTSequence"):
+            return None
+        bits = int(as_float(header.get("BitsAllocated"), 0))
+        stored = int(as_float(header.get("BitsStored"), bits))
+        if bits not in (8, 16) or not 1 <= stored <= bits:
+            return None
+        signed = int(as_float(header.get("PixelRepresentation"), 0)) == 1
+        dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+        nbytes = f.rows * f.cols * dtype.itemsize
+        held = len(held_bytes) if held_bytes is not None else int(getattr(raw, "length", 0) or 0)
+        if held < nbytes:
+            return None
+        buf: bytes | memoryview
+        if held_bytes is not None:
+            buf = memoryview(held_bytes)[:nbytes]
+        elif not isinstance(offset, int):
+            return None
+        elif src.data is not None:
+            buf = memoryview(src.data)[offset : offset + nbytes]
+        else:
+            try:
+                with src.path.open("rb") as fh:
+                    fh.seek(offset)
+                    buf = fh.read(nbytes)
+            except OSError:
+                return None
+        if len(buf) < nbytes:
+            return None
+        arr = np.frombuffer(buf, dtype=dtype, count=f.rows * f.cols).reshape(f.rows, f.cols)[::step, ::step]
+        if stored < bits:
+            arr = arr.copy()
+            np.left_shift(arr, bits - stored, out=arr)
+            np.right_shift(arr, bits - stored, out=arr)
+        return self._rescaled(arr, i)
+
+    def _rescaled(self, arr: np.ndarray, i: int) -> np.ndarray:
+        """Stored grey values of frame ``i`` to float32 physical units (MONOCHROME1 inverted, rescaled)."""
+        f = self._frames[i]
+        src = self._sources[f.source]
         out = arr.astype(np.float32)
         if src.photometric == "MONOCHROME1":
             lo, hi = src.stored_range
@@ -302,10 +388,27 @@ def load_dicom(
     headers: list[Dataset] = []
     no_pixels: list[tuple[Path, str]] = []
     for path in paths:
-        ds, data = read_header(path, limits)
+        kept = _header_cache.take(path)  # parsed by discovery: each header is parsed once
+        if kept is not None:
+            ds, data, size = kept[0], None, kept[1]
+            check_file_size(path, size, limits)
+        else:
+            ds, data = read_header(path, limits)
+            size = len(data) if data is not None else _file_size(path)
+        if len(ds) == 0:
+            raise ScanReadError(
+                f"{path.name}: no DICOM data set after the file meta header: the file is truncated or damaged"
+            )
         if not ds.get("Rows") or not ds.get("Columns"):
             no_pixels.append((path, str(ds.get("Modality", "") or "unknown")))
             continue
+        check_image_header(path.name, ds, limits)  # before making one record per claimed frame
+        short = pixel_data_shortfall(ds, size)
+        if short is not None:
+            raise ScanReadError(
+                f"{path.name}: the pixel data hold {short[0]} bytes where the header's image needs "
+                f"{short[1]}: the file is truncated or damaged"
+            )
         meta = getattr(ds, "file_meta", None)
         ts = str(meta.get("TransferSyntaxUID", "") or "") if meta is not None else ""
         src = Source(
@@ -353,8 +456,13 @@ def load_dicom(
     sha = sha256_of_files(used_files)
     decoder = _Decoder(sources, kept, color)
     shape = (len(kept), rows, cols, 3) if color else (len(kept), rows, cols)
-    stack = LazyStack(shape, decoder)
+    stack = LazyStack(shape, decoder, preview=decoder.preview)
     pixel_spacing = first.pixel_spacing or (math.nan, math.nan)
+    stated = headers[first.source].get("PixelSpacing")
+    if first.pixel_spacing is None and stated is not None:
+        values = stated if isinstance(stated, Sequence) and not isinstance(stated, (str, bytes)) else [stated]
+        shown = ", ".join(str(v) for v in values)
+        warnings.append(f"{name}: invalid PixelSpacing ({shown}) in the header: the pixel size is unknown")
 
     header = headers[first.source]
     metadata = series_metadata(header)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,28 @@ def _parse_header(head: bytes, name: str) -> Any:
     raise ScanReadError(f"{name}: not a NIfTI file (no valid header size at the start)")
 
 
+def _sha256_in_background(data: bytes, min_size: int = 8 << 20) -> Callable[[], str]:
+    """Start hashing ``data``; return a function that waits for the hex digest.
+
+    hashlib releases the GIL, so a thread hashes a large file while the caller inflates it; below
+    ``min_size`` bytes the digest is computed at once (a thread would cost more than it saves).
+    """
+    if len(data) < min_size:
+        digest = hashlib.sha256(data).hexdigest()
+        return lambda: digest
+    result: list[str] = []
+    thread = threading.Thread(
+        target=lambda: result.append(hashlib.sha256(data).hexdigest()), name="mediqa-sha256", daemon=True
+    )
+    thread.start()
+
+    def wait() -> str:
+        thread.join()
+        return result[0]
+
+    return wait
+
+
 def load_nifti(path: Path, limits: ReadLimits = DEFAULT_LIMITS, label: str | None = None) -> Scan:
     """Load a NIfTI-1/2 file (plain or gzip) as a :class:`Scan`.
 
@@ -72,7 +96,7 @@ def load_nifti(path: Path, limits: ReadLimits = DEFAULT_LIMITS, label: str | Non
     """
     name = path.name
     raw = read_bytes(path, limits)
-    sha = hashlib.sha256(raw).hexdigest()
+    sha = _sha256_in_background(raw)  # overlaps the inflate below
     gz = raw[:2] == GZIP_MAGIC
     if gz:
         head = inflate_prefix(raw, 540)
@@ -164,7 +188,7 @@ def load_nifti(path: Path, limits: ReadLimits = DEFAULT_LIMITS, label: str | Non
         path=path,
         files=(path,),
         fmt="nifti",
-        sha256=sha,
+        sha256=sha(),
         label=label,
         warnings=warnings,
         metadata=metadata,

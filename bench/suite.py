@@ -91,7 +91,7 @@ def _clean(obj: Any) -> Any:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budget-minutes", type=float, default=None, help="training wall clock per model (6)")
+    ap.add_argument("--budget-minutes", type=float, default=None, help="training wall clock per model (4)")
     ap.add_argument(
         "--steps", type=int, default=None, help="cap on training steps per model (none; quick 20)"
     )
@@ -140,7 +140,7 @@ class Runner:
         self.log = _log_to_stderr(self.start)
         self.timings: dict[str, float] = {}
         self.quick = args.quick
-        self.budget = args.budget_minutes if args.budget_minutes is not None else (3.0 if args.quick else 6.0)
+        self.budget = args.budget_minutes if args.budget_minutes is not None else (3.0 if args.quick else 4.0)
         self.steps = args.steps if args.steps is not None else (20 if args.quick else 100_000)
         self.resamples = args.resamples if args.resamples is not None else (200 if args.quick else 1000)
         self.workers = args.workers if args.workers is not None else (1 if args.threads > 1 else 0)

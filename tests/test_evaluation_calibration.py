@@ -18,6 +18,7 @@ from mediqa_sdk.evaluation import (
     store_family_grades,
     youden_threshold,
 )
+from mediqa_sdk.evaluation.calibration import MIN_AUC
 from mediqa_sdk.registry import load_registry, registry_path
 
 from .synthetic import mr_slice
@@ -98,3 +99,22 @@ def test_stored_family_bands_drive_the_runtime_grade(tmp_path):
     bad.write_text(json.dumps(raw))
     with pytest.raises(RegistryError, match=r"grades_by_family\.mr: each band needs"):
         load_registry(bad)
+
+
+def test_a_family_the_score_does_not_separate_gets_no_bands(tmp_path):
+    """AUC below MIN_AUC: no bands of its own (stale ones removed), the reason kept in metrics.calibration."""
+    registry_file = tmp_path / "models.json"
+    shutil.copyfile(registry_path(), registry_file)
+    name = "mediqa-scorer-placeholder"
+    good = calibrate_family("mr", [0.1, 0.2, 0.97, 0.98, 0.99], [0.1, 0.2, 0.5, 0.8, 0.95])
+    store_family_grades(name, {"mr/head": good}, registry_file)
+    backwards = calibrate_family("mr", [0.9, 0.8, 0.3, 0.2, 0.1], [0.1, 0.2, 0.5, 0.8, 0.95])
+    assert backwards.nondiagnostic is not None and backwards.nondiagnostic.auc < MIN_AUC
+    store_family_grades(name, {"mr/head": backwards}, registry_file)
+    record = next(m for m in json.loads(registry_file.read_text())["models"] if m["name"] == name)
+    assert "mr/head" not in record.get("grades_by_family", {})
+    stats = record["metrics"]["calibration"]["mr/head"]
+    assert stats["stored"] is False and "AUC" in stats["why_not_stored"]
+    assert (
+        load_registry(registry_file).get(name, "scorer").grade(0.5, "mr", "head", "t1").name == "acceptable"
+    )

@@ -44,6 +44,9 @@ __all__ = [
 
 NONDIAGNOSTIC_MOS = 0.3
 GOOD_MOS = 0.9
+#: a family's bands are stored only when the score separates its non-diagnostic images at least this well
+#: (AUC); below it the runtime keeps the broader family's or the model's default bands
+MIN_AUC = 0.6
 
 
 def family_key(modality: str, region: str | None = None, type: str | None = None) -> str:
@@ -175,8 +178,12 @@ def store_family_grades(
     model: str,
     calibrations: Mapping[str, FamilyCalibration],
     registry_file: str | Path | None = None,
+    min_auc: float = MIN_AUC,
 ) -> Path:
     """Write calibrated bands into ``model``'s record (``grades_by_family`` plus ``metrics.calibration``).
+
+    A family whose non-diagnostic AUC is below ``min_auc`` gets no bands of its own (stale ones are removed),
+    so its images are graded with the broader family's or the model's default bands.
 
     Families already stored and not recalibrated are kept. The result is validated before it is written.
 
@@ -200,8 +207,17 @@ def store_family_grades(
     bands = dict(record.get("grades_by_family", {}))
     stats = dict(record.get("metrics", {}).get("calibration", {}))
     for family, cal in calibrations.items():
-        bands[family] = cal.bands((float(score_range[0]), float(score_range[1])))
         stats[family] = cal.to_dict()
+        auc = cal.nondiagnostic.auc if cal.nondiagnostic is not None else None
+        if auc is not None and auc < min_auc:
+            bands.pop(family, None)
+            stats[family]["stored"] = False
+            stats[family]["why_not_stored"] = (
+                f"non-diagnostic AUC {auc:.3f} < {min_auc}: the score does not separate"
+            )
+            continue
+        bands[family] = cal.bands((float(score_range[0]), float(score_range[1])))
+        stats[family]["stored"] = True
     record["grades_by_family"] = dict(sorted(bands.items()))
     record.setdefault("metrics", {})["calibration"] = dict(sorted(stats.items()))
     text = json.dumps(raw, indent=2) + "\n"

@@ -111,10 +111,14 @@ def grade_scale_svg(
                 f'fill="#fff" font-weight="600">{escape(band.name)}{" (flagged)" if band.flag else ""}</text>'
             )
         ticks |= {band.lower, band.upper}
-    for t in sorted(ticks):
+    shown: list[float] = []
+    for t in sorted(ticks, key=lambda v: (v not in (0.0, 1.0), v)):  # the ends first, then inner bounds
+        if any(abs(x(t) - x(u)) < 34 for u in shown):  # labels of bounds this close would overlap
+            continue
+        shown.append(t)
         parts.append(
             f'<text x="{x(t):.1f}" y="{top + bar + 15}" text-anchor="middle" font-size="11" '
-            f'fill="#5d6677">{t:g}</text>'
+            f'fill="#5d6677">{t:.3g}</text>'
         )
     if threshold is not None:
         parts.append(

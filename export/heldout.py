@@ -283,12 +283,12 @@ def heldout_command(
             )
         )
     if write_record:
-        from mediqa_sdk.registry import load_registry, registry_path
+        from mediqa_sdk.registry import load_registry, read_registry_json, registry_path, write_registry_json
 
         path = Path(registry) if registry else registry_path()
         reg = load_registry(path)
         name, cls_name = reg.get(model, "scorer").name, reg.get(None, "classifier").name
-        raw = json.loads(path.read_text())
+        raw = read_registry_json(path)
         for rec in raw["models"]:
             if rec["name"] == name:
                 rec.setdefault("metrics", {})["heldout_real"] = {
@@ -298,5 +298,5 @@ def heldout_command(
                 }
             elif rec["name"] == cls_name:
                 rec.setdefault("metrics", {})["heldout_real"] = {"split": split, **cls}
-        path.write_text(json.dumps(raw, indent=2) + "\n")
+        write_registry_json(raw, path)
         click.echo(f"metrics written to {path} ({name}, {cls_name})")

@@ -12,13 +12,12 @@ import copy
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mediqa_sdk.errors import RegistryError
-from mediqa_sdk.registry import load_registry, registry_path
+from mediqa_sdk.registry import read_registry_json, registry_path, write_registry_json
 
 __all__ = ["CONTRACT_VERSION", "build_record", "write_record"]
 
@@ -36,13 +35,6 @@ _INHERITED = {
     ),
     "classifier": ("preprocess", "vocabulary"),
 }
-
-
-def _raw(registry_file: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(registry_file.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError) as err:
-        raise RegistryError(f"{registry_file}: cannot read the model registry: {err}") from err
 
 
 def _sha256(path: Path) -> str:
@@ -81,7 +73,7 @@ def build_record(
     """
     graph = Path(graph)
     registry_file = Path(registry_file) if registry_file else registry_path()
-    raw = _raw(registry_file)
+    raw = read_registry_json(registry_file)
     task = str(config["task"])
     default_name = raw.get("defaults", {}).get(task)
     base = next((m for m in raw.get("models", []) if m.get("name") == default_name), None)
@@ -137,16 +129,10 @@ def write_record(
         The registry file written.
     """
     registry_file = Path(registry_file) if registry_file else registry_path()
-    raw = _raw(registry_file)
+    raw = read_registry_json(registry_file)
     models = [m for m in raw.get("models", []) if m.get("name") != record["name"]]
     models.append(dict(record))
     raw["models"] = models
     if make_default:
         raw.setdefault("defaults", {})[record["task"]] = record["name"]
-    text = json.dumps(raw, indent=2) + "\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        check = Path(tmp) / "models.json"
-        check.write_text(text, encoding="utf-8")
-        load_registry(check)  # raises RegistryError on a malformed record
-    registry_file.write_text(text, encoding="utf-8")
-    return registry_file
+    return write_registry_json(raw, registry_file)  # validated first, like load_registry

@@ -32,7 +32,9 @@ __all__ = [
     "Registry",
     "Vocabulary",
     "load_registry",
+    "read_registry_json",
     "registry_path",
+    "write_registry_json",
 ]
 
 SCHEMA_VERSION = 1
@@ -239,11 +241,27 @@ def load_registry(path: str | Path | None = None) -> Registry:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: Path) -> Registry:
+    return _parse_registry(read_registry_json(path), path)
+
+
+def read_registry_json(path: Path) -> Any:
+    """The registry file as plain JSON, for tools that edit it (see :func:`write_registry_json`)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise RegistryError(f"{path}: cannot read the model registry: {err}") from err
-    return _parse_registry(raw, path)
+
+
+def write_registry_json(raw: Mapping[str, Any], path: Path) -> Path:
+    """Validate edited registry JSON as :func:`load_registry` would, then write it to ``path``.
+
+    Raises:
+        RegistryError: the result does not validate (nothing is written).
+    """
+    _parse_registry(raw, path)
+    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
+    _load_cached.cache_clear()  # the next load_registry(path) reads the new file
+    return path
 
 
 def _models_dir(path: Path) -> Path:

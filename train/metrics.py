@@ -1,55 +1,48 @@
-"""Correlation and error metrics used for validation, early stopping and evaluation.
+"""Correlation and error metrics for validation, early stopping and the held-out benchmark.
 
-SRCC = Pearson correlation of ranks; PLCC = Pearson correlation of values; KRCC = Kendall's tau-b;
-RMSE = sqrt(mean((pred - true)^2)). Undefined correlations (constant input) are reported as 0.
+The runtime's numpy implementations (:mod:`mediqa_sdk.evaluation.correlation`: SRCC = Pearson correlation of
+ranks, PLCC, KRCC = Kendall's tau-b, RMSE = sqrt(mean((pred - true)^2))), with one difference for training:
+an undefined correlation (constant input, fewer than 3 pairs, a non-finite prediction of a diverged model)
+is 0, never nan, so an early-stopping comparison always has a number.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
+
+from mediqa_sdk.evaluation import correlation
 
 __all__ = ["krcc", "plcc", "rmse", "srcc"]
 
 
-def _clean(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _defined(metric: Callable[[np.ndarray, np.ndarray], float], pred: np.ndarray, true: np.ndarray) -> float:
     p, t = np.asarray(pred, np.float64).ravel(), np.asarray(true, np.float64).ravel()
     if p.shape != t.shape:
         raise ValueError(f"prediction and truth differ in length: {p.shape} vs {t.shape}")
-    return p, t
-
-
-def _finite(value: float) -> float:
-    return 0.0 if value is None or math.isnan(value) else float(value)
+    if not p.size or not (np.isfinite(p).all() and np.isfinite(t).all()):
+        return 0.0
+    value = metric(p, t)
+    return 0.0 if math.isnan(value) else float(value)
 
 
 def srcc(pred: np.ndarray, true: np.ndarray) -> float:
-    """Spearman rank-order correlation."""
-    p, t = _clean(pred, true)
-    if p.size < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
-        return 0.0
-    return _finite(stats.spearmanr(p, t).statistic)
+    """Spearman rank-order correlation (0 when undefined)."""
+    return _defined(correlation.srcc, pred, true)
 
 
 def plcc(pred: np.ndarray, true: np.ndarray) -> float:
-    """Pearson linear correlation."""
-    p, t = _clean(pred, true)
-    if p.size < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
-        return 0.0
-    return _finite(stats.pearsonr(p, t).statistic)
+    """Pearson linear correlation (0 when undefined)."""
+    return _defined(correlation.plcc, pred, true)
 
 
 def krcc(pred: np.ndarray, true: np.ndarray) -> float:
-    """Kendall rank correlation (tau-b)."""
-    p, t = _clean(pred, true)
-    if p.size < 2 or np.ptp(p) == 0 or np.ptp(t) == 0:
-        return 0.0
-    return _finite(stats.kendalltau(p, t).statistic)
+    """Kendall rank correlation, tau-b (0 when undefined)."""
+    return _defined(correlation.krcc, pred, true)
 
 
 def rmse(pred: np.ndarray, true: np.ndarray) -> float:
-    """Root mean squared error."""
-    p, t = _clean(pred, true)
-    return float(np.sqrt(np.mean((p - t) ** 2))) if p.size else 0.0
+    """Root mean squared error (0 for no pairs or non-finite values)."""
+    return _defined(correlation.rmse, pred, true)

@@ -16,9 +16,7 @@ elsewhere. Thresholds belong to one model: a re-exported model does not inherit 
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import RegistryError
-from ..registry import _load_cached, load_registry, registry_path
+from ..registry import read_registry_json, registry_path, write_registry_json
 from .correlation import rankdata
 from .ordinal import fit_thresholds
 
@@ -194,10 +192,7 @@ def store_family_grades(
         RegistryError: unreadable registry, unknown model, or a result that does not validate.
     """
     path = Path(registry_file) if registry_file else registry_path()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise RegistryError(f"{path}: cannot read the model registry: {err}") from err
+    raw = read_registry_json(path)
     records = [m for m in raw.get("models", []) if m.get("name") == model]
     if not records:
         known = ", ".join(sorted(str(m.get("name")) for m in raw.get("models", [])))
@@ -220,11 +215,4 @@ def store_family_grades(
         stats[family]["stored"] = True
     record["grades_by_family"] = dict(sorted(bands.items()))
     record.setdefault("metrics", {})["calibration"] = dict(sorted(stats.items()))
-    text = json.dumps(raw, indent=2) + "\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        check = Path(tmp) / "models.json"
-        check.write_text(text, encoding="utf-8")
-        load_registry(check)  # raises RegistryError on a malformed result
-    path.write_text(text, encoding="utf-8")
-    _load_cached.cache_clear()  # the next load_registry(path) reads the new thresholds
-    return path
+    return write_registry_json(raw, path)  # validated first; the next load_registry(path) reads it

@@ -27,7 +27,7 @@ from ..result import PhysicsEstimate
 from ._html import data_uri, histogram_svg, page, table
 from ._text import physics_phrase, round_sig, slugify
 from .montage import band_color, encode_png, montage_thumbnail
-from .scan_report import flag_reason, write_report
+from .scan_report import flag_reason, result_flag_reason, write_report
 
 if TYPE_CHECKING:
     from ..assessor import Assessor, ScoreOutcome
@@ -41,6 +41,15 @@ SUMMARY_HTML = "summary.html"
 _RESERVED = frozenset({"results", "summary"})
 _MAX_THUMBS = 300  # flagged scans shown with a thumbnail in the summary (worst first)
 _MAX_ROWS = 5000  # rows of each summary table
+_HEADER_COLUMNS = (
+    "kvp",
+    "exposure_mas",
+    "ctdi_vol",
+    "slice_thickness",
+    "convolution_kernel",
+    "field_strength_t",
+)
+
 _CSV_COLUMNS = (
     "input",
     "path",
@@ -56,12 +65,7 @@ _CSV_COLUMNS = (
     "dim",
     "axis",
     "physics",
-    "kvp",
-    "exposure_mas",
-    "ctdi_vol",
-    "slice_thickness",
-    "convolution_kernel",
-    "field_strength_t",
+    *_HEADER_COLUMNS,
     "warnings",
     "scorer",
     "scorer_version",
@@ -189,13 +193,7 @@ class QcRun:
             self.failed += 1
         else:
             self.scored += 1
-            reason = flag_reason(
-                score=result.score,
-                reliable=result.reliable,
-                flagged=result.flagged,
-                grade=result.grade,
-                threshold=self.threshold,
-            )
+            reason = result_flag_reason(result, self.threshold)
             self.flagged += reason is not None
             bands = self.assessor.grade_bands(result) if self.assessor is not None else ()
             qc: dict[str, Any] = {
@@ -326,16 +324,6 @@ def write_csv(records: Sequence[dict[str, Any]], path: Path) -> None:
                 **{k: header.get(k, "") for k in _HEADER_COLUMNS},
             )
             writer.writerow(row)
-
-
-_HEADER_COLUMNS = (
-    "kvp",
-    "exposure_mas",
-    "ctdi_vol",
-    "slice_thickness",
-    "convolution_kernel",
-    "field_strength_t",
-)
 
 
 def _thumbnail(out_dir: Path, r: dict[str, Any]) -> str:

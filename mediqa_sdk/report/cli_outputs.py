@@ -18,7 +18,7 @@ import click
 from ..errors import MediqaError
 from ._text import slugify
 from .batch import QcRun
-from .scan_report import flag_reason
+from .scan_report import result_flag_reason
 
 if TYPE_CHECKING:
     from ..assessor import Assessor, ScoreOutcome
@@ -97,13 +97,7 @@ class QcOutputs:
         if self.run is not None:
             reason = self.run.add(outcome)
         elif result is not None and self.flagging:
-            reason = flag_reason(
-                score=result.score,
-                reliable=result.reliable,
-                flagged=result.flagged,
-                grade=result.grade,
-                threshold=self.threshold,
-            )
+            reason = result_flag_reason(result, self.threshold)
         else:
             reason = None
         if reason is not None:

@@ -42,6 +42,17 @@ def flag_reason(
     return f"grade {grade}" if flagged else None
 
 
+def result_flag_reason(result: QualityResult, threshold: float | None = None) -> str | None:
+    """:func:`flag_reason` of a scored result."""
+    return flag_reason(
+        score=result.score,
+        reliable=result.reliable,
+        flagged=result.flagged,
+        grade=result.grade,
+        threshold=threshold,
+    )
+
+
 def report_paths(out: str | Path, name: str) -> tuple[Path, Path]:
     """``(html, png)``: ``out`` itself if it ends in ``.html``, else ``out/<name>.html`` and ``.png``."""
     out = Path(out)
@@ -99,13 +110,7 @@ def render_report_html(
 ) -> str:
     """The report page of ``result`` (see :func:`write_report`)."""
     prov = result.provenance
-    reason = flag_reason(
-        score=result.score,
-        reliable=result.reliable,
-        flagged=result.flagged,
-        grade=result.grade,
-        threshold=threshold,
-    )
+    reason = result_flag_reason(result, threshold)
     flag_html = (
         f'<span class="pill flag">FLAGGED</span> <span class="muted">{escape(reason)}</span>'
         if reason

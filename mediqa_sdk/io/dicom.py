@@ -388,10 +388,11 @@ def load_dicom(
     headers: list[Dataset] = []
     no_pixels: list[tuple[Path, str]] = []
     for path in paths:
-        kept = _header_cache.take(path)  # parsed by discovery: each header is parsed once
-        if kept is not None:
-            ds, data, size = kept[0], None, kept[1]
-            check_file_size(path, size, limits)
+        cached = _header_cache.take(path)  # parsed by discovery: each header is parsed once
+        size: int | None
+        if cached is not None:
+            ds, data, size = cached[0], None, cached[1]
+            check_file_size(path, cached[1], limits)
         else:
             ds, data = read_header(path, limits)
             size = len(data) if data is not None else _file_size(path)

@@ -1,7 +1,9 @@
 """Held-out benchmark of a registered scorer on real scans of the test split, through the runtime (ONNX).
 
 For every real source of the split, every degradation family of its modality is applied at ``LEVELS``
-severities (plus the clean image) to one fixed set of slices (7 salient slices for volumes, one for 2D), and
+severities (plus the clean image) to one fixed set of slices (7 salient slices for volumes, one for 2D) with
+one random draw of the fault (motion path, bias field shape, noise pattern) for the whole series, so that
+only the severity changes along it; and
 each version is scored by :class:`mediqa_sdk.Assessor` exactly as ``mediqa score`` would (prompts: modality
 and region as a user or DICOM tags would give them; MR contrast from the catalogue). Reported per family
 group (CT chest, CT abdomen/head, MR brain, MR other, fundus):
@@ -116,7 +118,7 @@ def evaluate_heldout(
                         src,
                         dim,
                         family,
-                        np.random.default_rng(seed + k),
+                        np.random.default_rng(seed + 1),  # one draw of the fault for the whole series
                         param=level,
                         type_=type_,
                         indices=indices,

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from .report.scan_report import ReportFiles
 from .result import ModelInfo, PhysicsEstimate, Provenance, QualityResult, WindowScore
 from .scan import Scan
 from .slices import SliceSelection
+
+if TYPE_CHECKING:
+    from .triton.engine import TritonSession
 
 __all__ = ["Assessor", "ScoreOutcome"]
 
@@ -83,6 +87,10 @@ class Assessor:
         isolate: read and decode inputs in a worker process with a memory ceiling and a timeout, so that a
             crashing or hanging decoder costs one input (``True``: :meth:`Isolation.from_env`; or an
             :class:`~mediqa_sdk.isolate.Isolation`). :meth:`close` stops the worker.
+        engine: ``"onnxruntime"`` (in this process), or ``"triton://HOST:PORT"``: the two graphs run on a
+            Triton Inference Server serving a repository written by ``mediqa export triton`` (checked by
+            sha256 against this registry on first use; see :mod:`mediqa_sdk.triton`). Reading, slice
+            selection, preprocessing and prompts stay here; ``device`` and ``threads`` then do not apply.
 
     Sessions are created on first use and reused. Thread safety: one ``Assessor`` may be shared between
     threads, and gives each the results it gives serially. The inference sessions are thread-safe
@@ -100,6 +108,7 @@ class Assessor:
         registry: Registry | str | Path | None = None,
         limits: ReadLimits | None = None,
         isolate: bool | Isolation = False,
+        engine: str = "onnxruntime",
     ) -> None:
         self.registry = registry if isinstance(registry, Registry) else load_registry(registry)
         self.scorer: ModelRecord = self.registry.get(model, "scorer")
@@ -115,16 +124,34 @@ class Assessor:
         self.isolation: Isolation | None = Isolation.from_env() if isolate is True else (isolate or None)
         self._isolated: IsolatedReader | None = None
         self._isolated_lock = threading.Lock()
-        self._scorer_session = Session(self.scorer, device, threads)
-        self._classifier_session = Session(self.classifier, device, threads)
+        self.engine = engine
+        self._scorer_session: Session | TritonSession
+        self._classifier_session: Session | TritonSession
+        if engine == "onnxruntime":
+            self._scorer_session = Session(self.scorer, device, threads)
+            self._classifier_session = Session(self.classifier, device, threads)
+        else:
+            from .triton.engine import TritonSession, parse_triton_url
+
+            address = parse_triton_url(engine)  # ValueError for anything but triton://
+            if device != "auto":
+                raise ValueError(f"device={device!r} applies to the onnxruntime engine, not to {engine}")
+            self.device = "triton"
+            self._scorer_session = TritonSession(self.scorer, address)
+            self._classifier_session = TritonSession(self.classifier, address)
         self._sessions_started = False
         self._views = ViewCache()  # pictures of the latest results, for reports without a second read
 
     def __repr__(self) -> str:
-        return (
-            f"Assessor(model={self.scorer.name!r}, classifier={self.classifier.name!r}, "
-            f"device={self.device!r})"
-        )
+        where = f"device={self.device!r}" if self.engine == "onnxruntime" else f"engine={self.engine!r}"
+        return f"Assessor(model={self.scorer.name!r}, classifier={self.classifier.name!r}, {where})"
+
+    def check_engine(self, classifier: bool = True) -> None:
+        """Create the inference sessions now, in this thread (a Triton engine: connect and verify the served
+        models), raising what creation raises; scoring would raise the same on first use."""
+        self._scorer_session.ensure()
+        if classifier:
+            self._classifier_session.ensure()
 
     def start_sessions(self, classifier: bool = True) -> None:
         """Create the inference sessions in a background thread now (once), so that importing onnxruntime and
@@ -690,7 +717,9 @@ def _finite_range(values: np.ndarray) -> tuple[float, float] | None:
     return (float(finite.min()), float(finite.max())) if finite.size else None
 
 
-def _run_by_scan(session: Session, feeds: dict[str, np.ndarray], bounds: np.ndarray) -> dict[str, np.ndarray]:
+def _run_by_scan(
+    session: Session | TritonSession, feeds: dict[str, np.ndarray], bounds: np.ndarray
+) -> dict[str, np.ndarray]:
     """Run ``feeds``, whose rows ``bounds[i]:bounds[i + 1]`` belong to scan ``i``: in one call on a GPU, one
     call per scan on the CPU. onnxruntime's CPU GEMM picks its kernel by the number of rows, so a scan batched
     with others can differ in the last bit from the same scan alone (measured: 6e-8 on a physics output); one

@@ -39,9 +39,9 @@ _LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "train": ("mediqa_sdk.train.cli", "train_group", "Train the classifier and scorer [train extra]."),
     "export": (
-        "mediqa_sdk.export.onnx_export",
-        "export_command",
-        "Export checkpoints to ONNX [train extra].",
+        "mediqa_sdk._export_cli",
+        "export_group",
+        "Export a checkpoint to ONNX [train extra], or the models as a Triton repository.",
     ),
     "heldout": (
         "mediqa_sdk.export.heldout",
@@ -120,7 +120,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--recursive", "-r", is_flag=True, help="Descend into subdirectories.")
 @click.option("--modality", default=None, help="Override the modality prompt (ct, mr, fundus).")
 @click.option(
@@ -139,6 +139,14 @@ def main() -> None:
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads.")
 @click.option(
+    "--triton",
+    "triton_url",
+    default=None,
+    metavar="URL",
+    help="Run the graphs on a Triton server (triton://HOST:PORT or HOST:PORT, gRPC) serving a repository "
+    "from `mediqa export triton` [triton extra].",
+)
+@click.option(
     "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Scans per batch."
 )
 @click.option(
@@ -154,7 +162,33 @@ def main() -> None:
     help="Refuse an input whose header claims more voxels than N (default 600M; env MEDIQA_MAX_VOXELS).",
 )
 @_format_option()
-@_output_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(writable=True),
+    default=None,
+    help="Write the data to FILE instead of stdout (with --manifest: a Parquet dataset folder or URL when it "
+    "ends in .parquet).",
+)
+@click.option(
+    "--manifest",
+    default=None,
+    metavar="FILE",
+    help="Score the rows of a CSV/Parquet manifest (path[,id,modality,region,type,series]; a path or URL) "
+    "instead of PATHS [ray extra for Parquet/URLs]; see docs/distributed.md.",
+)
+@click.option(
+    "--engine",
+    "run_engine",
+    type=click.Choice(("local", "ray")),
+    default="local",
+    show_default=True,
+    help="With --manifest: score in this process, or on a Ray cluster (actor pool) into --output *.parquet.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="--engine ray: actors (default: CPUs)."
+)
+@click.option("--address", default=None, help="--engine ray: cluster to join (auto, ray://HOST:10001).")
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks for failures.")
 @click.option(
     "--report",
@@ -164,7 +198,12 @@ def main() -> None:
     help="QC folder: a report page and montage per scan, results.jsonl (written as scored), results.csv, "
     "summary.html.",
 )
-@click.option("--resume", is_flag=True, help="With --report: skip inputs its results.jsonl has scored.")
+@click.option(
+    "--resume/--no-resume",
+    default=None,
+    help="With --report: skip inputs its results.jsonl has scored. With --manifest and a Parquet --output "
+    "(on by default): skip ids scored ok, score errors again; --no-resume starts over.",
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
@@ -194,14 +233,19 @@ def score(
     classifier: str | None,
     device: str,
     threads: int | None,
+    triton_url: str | None,
     batch_size: int,
     isolate: bool | None,
     max_voxels: str | None,
     fmt: str,
     output: str | None,
+    manifest: str | None,
+    run_engine: str,
+    workers: int | None,
+    address: str | None,
     verbose: bool,
     report_dir: str | None,
-    resume: bool,
+    resume: bool | None,
     threshold: float | None,
     sr_dir: str | None,
     progress: bool | None,
@@ -221,17 +265,35 @@ def score(
 
     if not verbose:  # pydicom/nibabel warn about odd files over several lines; the one-line errors suffice
         warnings.simplefilter("ignore")
+    if manifest is not None or run_engine != "local":  # docs/distributed.md
+        from .distributed.cli_manifest import run_manifest
+
+        ctx = click.get_current_context()
+        sys.exit(
+            run_manifest(ctx.params, limits=_read_limits(max_voxels), fail=lambda e, w: _fail(e, verbose, w))
+        )
+    if not paths:
+        raise click.UsageError("give PATHS to score, or --manifest FILE")
+    if output is not None and Path(output).is_dir():
+        raise click.BadParameter(f"{output} is a directory", param_hint="--output")
 
     try:
         limits = _read_limits(max_voxels)
-        assessor = Assessor(model, classifier=classifier, device=device, threads=threads, limits=limits)
+        engine = "onnxruntime" if triton_url is None else _triton_engine(triton_url)
+        assessor = Assessor(
+            model, classifier=classifier, device=device, threads=threads, limits=limits, engine=engine
+        )
         overrides = {"modality": modality, "region": region, "type": type_}
         validate_overrides(assessor.scorer.vocabulary, overrides)
+        if triton_url is not None:  # an unreachable or mismatched server: one line, not one per input
+            assessor.check_engine(classifier=not all(overrides.values()))
     except (PromptError, UnknownModelError) as err:
         raise click.UsageError(str(err)) from err
     except MediqaError as err:
         _fail(err, verbose)
         sys.exit(1)
+    except ValueError as err:  # a bad --triton URL, or --device with --triton
+        raise click.UsageError(str(err)) from err
     if resume and report_dir is None:
         raise click.UsageError("--resume continues a --report folder: give --report DIR")
     if sr_dir is not None:
@@ -266,7 +328,7 @@ def score(
     for path, error in failures:
         _fail(error, verbose, str(path))
         failed += 1
-    qc = QcOutputs(assessor, report_dir, threshold, resume, sr_dir, lambda e, w: _fail(e, verbose, w))
+    qc = QcOutputs(assessor, report_dir, threshold, bool(resume), sr_dir, lambda e, w: _fail(e, verbose, w))
     qc.record_failures(failures)
     items = qc.pending(items)
     show = progress if progress is not None else len(items) > 1 and sys.stderr.isatty()
@@ -511,6 +573,11 @@ class _Progress:
     def done(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+def _triton_engine(url: str) -> str:
+    """``--triton`` value -> the Assessor's engine: ``HOST:PORT`` gets the ``triton://`` scheme."""
+    return url if "://" in url else f"triton://{url}"
 
 
 def _read_limits(max_voxels: str | None) -> Any:

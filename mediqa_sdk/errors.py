@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "DeviceUnavailableError",
+    "InferenceServerError",
     "InputTooLargeError",
     "MediqaError",
     "MissingDependencyError",
@@ -75,6 +76,10 @@ class ModelIntegrityError(MediqaError, RuntimeError):
 
 class DeviceUnavailableError(MediqaError, RuntimeError):
     """The requested execution device (CUDA, TensorRT) is not usable on this machine."""
+
+
+class InferenceServerError(DeviceUnavailableError):
+    """A remote inference engine (a Triton server) is unreachable, not ready, or failed a request."""
 
 
 class PromptError(MediqaError, ValueError):

@@ -26,8 +26,10 @@ ORT_DISTRIBUTIONS = (
 _OPTIONAL = {
     "dicom": ("pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "python-gdcm"),
     "gpu": ("nvidia-cuda-runtime", "nvidia-cudnn-cu13", "tensorrt-cu13-libs"),
+    "ray": ("ray", "pyarrow", "fsspec"),
     "sr": ("highdicom",),
     "train": ("torch", "onnx", "scipy", "scikit-image"),
+    "triton": ("tritonclient", "grpcio"),
 }
 
 

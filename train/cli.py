@@ -46,7 +46,7 @@ def _common(f):
     return click.option("--val-3d", type=int, default=32, show_default=True, help="3D validation samples.")(f)
 
 
-def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> None:
+def _run(stage: str, config: str, init: str | None, data: str | None, paired: float = 0.0, **kw) -> None:
     import torch
     from torch.utils.data import DataLoader
 
@@ -71,6 +71,8 @@ def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> N
         resume=kw["resume"],
         data=data,
         rank_weight=float(kw.get("rank_weight", 0.0)),
+        physics_weight=float(kw.get("physics_weight", 0.0)),
+        extra={"paired": paired} if paired else {},
     )
     registry = load_registry()
     record = registry.get(None, "classifier" if stage == "classifier" else "scorer")
@@ -89,11 +91,16 @@ def _run(stage: str, config: str, init: str | None, data: str | None, **kw) -> N
             ManifestBatches(parts["val"] or parts["train"][:8], kw["batch_size"], kw["seed"], loop=False)
         )
     else:
-        spec = StreamSpec(task=task, split="train", batch_size=kw["batch_size"], seed=kw["seed"])
+        bs, seed = kw["batch_size"], kw["seed"]
+        spec = StreamSpec(task=task, split="train", batch_size=bs, seed=seed, paired_fraction=paired)
         stream = EngineBatches(spec, record)
-        val_spec = StreamSpec(task=task, split="val", batch_size=kw["batch_size"], seed=10_000 + kw["seed"])
+        # a paired run validates on versions of one content, the view of the held-out level series
+        val_spec = StreamSpec(
+            task=task, split="val", batch_size=bs, seed=10_000 + seed, paired_fraction=float(paired > 0)
+        )
         n_3d = 0 if stage == "classifier" else kw["val_3d"]
-        cache = Path(kw["out_dir"]).parent / f".val-v2-{task}-{kw['val_2d']}-{n_3d}-{val_spec.seed}.pt"
+        kind = "-paired" if paired else ""
+        cache = Path(kw["out_dir"]).parent / f".val-v2-{task}{kind}-{kw['val_2d']}-{n_3d}-{val_spec.seed}.pt"
         if cache.is_file():
             val = torch.load(cache, weights_only=True)
             _say(f"validation set: {len(val)} batches from {cache}")
@@ -151,13 +158,35 @@ def pretrain(config: str, **kw) -> None:
     type=float,
     default=1.0,
     show_default=True,
-    help="Weight of the within-source ranking loss (0: plain MSE as in the paper).",
+    help="Weight of the within-content ranking loss (0: plain MSE as in the paper).",
+)
+@click.option(
+    "--physics-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Weight of the physics loss kept from pre-training (engine data only).",
+)
+@click.option(
+    "--paired",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of engine blocks made of versions of one content (same slices, clean first).",
 )
 @_common
-def finetune(init: str | None, data: str | None, config: str, rank_weight: float, **kw) -> None:
+def finetune(
+    init: str | None,
+    data: str | None,
+    config: str,
+    rank_weight: float,
+    physics_weight: float,
+    paired: float,
+    **kw,
+) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     if data is not None and not Path(data).is_file():
         sys.exit(f"error: {data}: manifest not found")
-    _run("finetune", config, init, data, rank_weight=rank_weight, **kw)
+    _run("finetune", config, init, data, paired, rank_weight=rank_weight, physics_weight=physics_weight, **kw)

@@ -4,11 +4,13 @@ Losses (the paper's MSE where it applies):
 
 - ``classifier``: cross-entropy on modality + region + type (type only where it is a property of the image).
 - ``pretrain``: ``L = mean over valid targets of (g(E(x)) - p)^2`` on the physics head (CT dose, MR B0).
-- ``finetune``: ``L = mean((Q - y)^2) + lambda * L_rank`` on the score, starting from the pre-trained weights.
-  ``L_rank = mean over pairs (i, j) of one source with y_i > y_j + 0.02 of log(1 + exp(-(Q_i - Q_j) / 0.05))``
-  teaches the order of a source's versions, which pooled MSE learns slowly because the pseudo-MOS of
-  different sources is not on one absolute scale (each source's own version scores 1.0). ``lambda = 0`` is
-  the paper's plain MSE.
+- ``finetune``: ``L = mean((Q - y)^2) + lambda * L_rank + mu * L_phys`` on the score, starting from the
+  pre-trained weights. ``L_rank = mean over pairs (i, j) of one content (source and slices) with
+  r_i > r_j + 0.02 of log(1 + exp(-(Q_i - Q_j) / 0.05))``, where ``r = y`` minus a small margin for every
+  degraded version (the clean version outranks all of its degraded ones), teaches the order of a content's
+  versions, which pooled MSE learns slowly because the pseudo-MOS of different sources is not on one
+  absolute scale (each source's own version scores 1.0). ``L_phys`` is the pre-training loss, kept so the
+  physics head does not drift while the shared features move. ``lambda = mu = 0`` is the paper's plain MSE.
 
 Deviations from the paper, on purpose: AdamW with lr 3e-4 (1e-5 in the paper fits fine-tuning a pre-trained
 ViT-B, not training a light network from scratch), cosine decay, batches of 16 (2D) and 2 volumes (3D) instead
@@ -61,6 +63,7 @@ class TrainSettings:
     threads: int = 2
     resume: bool = False
     rank_weight: float = 0.0
+    physics_weight: float = 0.0
     data: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -97,7 +100,16 @@ def rank_loss(score: torch.Tensor, target: torch.Tensor, group: torch.Tensor) ->
     return F.softplus(-diff_s[pairs] / 0.05).mean()
 
 
-def _loss(model: torch.nn.Module, batch: Batch, stage: str, rank_weight: float = 0.0) -> torch.Tensor:
+def _physics_loss(physics: torch.Tensor, batch: Batch) -> torch.Tensor:
+    mask = batch["physics_mask"]
+    if not mask.any():
+        return physics.sum() * 0.0
+    return F.mse_loss(physics.float()[mask], batch["physics"][mask])
+
+
+def _loss(
+    model: torch.nn.Module, batch: Batch, stage: str, rank_weight: float = 0.0, physics_weight: float = 0.0
+) -> torch.Tensor:
     if stage == "classifier":
         out = model(batch["image"])
         loss = F.cross_entropy(out.modality, batch["modality"]) + F.cross_entropy(out.region, batch["region"])
@@ -107,14 +119,13 @@ def _loss(model: torch.nn.Module, batch: Batch, stage: str, rank_weight: float =
         return loss
     out = model(batch["slices"], batch["prompt"])
     if stage == "pretrain":
-        mask = batch["physics_mask"]
-        if not mask.any():
-            return out.physics.sum() * 0.0
-        return F.mse_loss(out.physics.float()[mask], batch["physics"][mask])
+        return _physics_loss(out.physics, batch)
     score = out.score.float()
     loss = F.mse_loss(score, batch["score"])
     if rank_weight > 0 and "group" in batch:
-        loss = loss + rank_weight * rank_loss(score, batch["score"], batch["group"])
+        loss = loss + rank_weight * rank_loss(score, batch.get("rank", batch["score"]), batch["group"])
+    if physics_weight > 0 and "physics_mask" in batch:
+        loss = loss + physics_weight * _physics_loss(out.physics, batch)
     return loss
 
 
@@ -235,7 +246,7 @@ def train(
         for group in optim.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
-            loss = _loss(model, batch, settings.stage, settings.rank_weight)
+            loss = _loss(model, batch, settings.stage, settings.rank_weight, settings.physics_weight)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -26,8 +26,15 @@ __all__ = ["EngineBatches", "ManifestBatches", "collate_classifier", "collate_sc
 Batch = dict[str, torch.Tensor]
 
 
-def collate_scorer(samples: list[Sample], record: ModelRecord, scores: list[float] | None = None) -> Batch:
-    """Stack scorer arrays of samples with one slice count into tensors."""
+def collate_scorer(
+    samples: list[Sample], record: ModelRecord, scores: list[float] | None = None, by_content: bool = False
+) -> Batch:
+    """Stack scorer arrays of samples with one slice count into tensors.
+
+    ``group`` (the ranking loss's pairs) is the source, or with ``by_content`` the source and its slices
+    (paired streams, where versions of one content share a block).
+    """
+    key = content_key if by_content else (lambda s: s.source_id)
     arrays = [scorer_arrays(s, record, None if scores is None else scores[i]) for i, s in enumerate(samples)]
     return {
         "slices": torch.from_numpy(np.stack([a.slices for a in arrays])),
@@ -35,12 +42,29 @@ def collate_scorer(samples: list[Sample], record: ModelRecord, scores: list[floa
         "score": torch.tensor([a.score for a in arrays], dtype=torch.float32),
         "physics": torch.from_numpy(np.stack([a.physics for a in arrays])),
         "physics_mask": torch.from_numpy(np.stack([a.physics_mask for a in arrays])),
-        "group": torch.tensor([group_id(s.source_id) for s in samples], dtype=torch.int64),
+        "group": torch.tensor([group_id(key(s)) for s in samples], dtype=torch.int64),
+        "rank": torch.tensor(
+            [
+                a.score - (CLEAN_MARGIN if s.degradations else 0.0)
+                for a, s in zip(arrays, samples, strict=True)
+            ],
+            dtype=torch.float32,
+        ),
     }
 
 
+#: the clean version outranks every degraded version of its content by at least this much (ranking only:
+#: a degradation below the just-noticeable difference has pseudo-MOS 1.0, yet it is never better than clean)
+CLEAN_MARGIN = 0.03
+
+
+def content_key(sample: Sample) -> str:
+    """Samples with one key show the same content: one source, the same slices."""
+    return f"{sample.source_id}:{','.join(map(str, sample.slice_indices))}"
+
+
 def group_id(key: str) -> int:
-    """A stable integer for a source (samples of one source form a ranking group)."""
+    """A stable integer for a key (samples with one key form a ranking group)."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
 
 
@@ -58,7 +82,8 @@ def collate_classifier(samples: list[Sample], record: ModelRecord, rng: np.rando
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """What a stream draws: split, task, sizes, share of 3D batches and the engine's options."""
+    """What a stream draws: split, task, sizes, share of 3D batches and the engine's options
+    (``paired_fraction``: share of blocks of versions of one content, see :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -69,6 +94,7 @@ class StreamSpec:
     families: tuple[str, ...] | None = None
     modalities: tuple[str, ...] | None = None
     clean_fraction: float = 0.1
+    paired_fraction: float = 0.0
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -84,23 +110,37 @@ class EngineBatches(IterableDataset):  # type: ignore[type-arg]
         info = get_worker_info()
         seed = spec.seed * 1009 + (info.id if info is not None else 0)
         rng = np.random.default_rng(seed)
-        kw = {"families": spec.families, "modalities": spec.modalities, "clean_fraction": spec.clean_fraction}
+        kw = _engine_options(spec)
+        paired = spec.paired_fraction > 0
         gen2d = iter_samples(spec.split, "2d", seed=seed, **kw)  # type: ignore[arg-type]
         use3d = spec.task != "classifier" and spec.p3d > 0
         gen3d = iter_samples(spec.split, "3d", seed=seed + 7, **kw) if use3d else None  # type: ignore[arg-type]
         while True:
             if gen3d is not None and rng.random() < spec.p3d:
-                yield collate_scorer([next(gen3d) for _ in range(spec.batch_3d)], self.record)
+                yield collate_scorer(
+                    [next(gen3d) for _ in range(spec.batch_3d)], self.record, by_content=paired
+                )
             elif spec.task == "classifier":
                 yield collate_classifier([next(gen2d) for _ in range(spec.batch_size)], self.record, rng)
             else:
-                yield collate_scorer([next(gen2d) for _ in range(spec.batch_size)], self.record)
+                yield collate_scorer(
+                    [next(gen2d) for _ in range(spec.batch_size)], self.record, by_content=paired
+                )
+
+
+def _engine_options(spec: StreamSpec) -> dict[str, object]:
+    return {
+        "families": spec.families,
+        "modalities": spec.modalities,
+        "clean_fraction": spec.clean_fraction,
+        "paired_fraction": spec.paired_fraction,
+    }
 
 
 def fixed_batches(spec: StreamSpec, record: ModelRecord, n_2d: int, n_3d: int) -> list[Batch]:
     """A fixed, seeded validation set: ``n_2d`` 2D samples and ``n_3d`` 3D samples, in batches."""
     rng = np.random.default_rng(spec.seed)
-    kw = {"families": spec.families, "modalities": spec.modalities, "clean_fraction": spec.clean_fraction}
+    kw = _engine_options(spec)
     batches: list[Batch] = []
     two = list(iter_samples(spec.split, "2d", seed=spec.seed, n=n_2d, **kw))  # type: ignore[arg-type]
     for i in range(0, len(two), spec.batch_size):
@@ -108,11 +148,13 @@ def fixed_batches(spec: StreamSpec, record: ModelRecord, n_2d: int, n_3d: int) -
         if spec.task == "classifier":
             batches.append(collate_classifier(chunk, record, rng))
         else:
-            batches.append(collate_scorer(chunk, record))
+            batches.append(collate_scorer(chunk, record, by_content=spec.paired_fraction > 0))
     if spec.task != "classifier" and n_3d:
         three = list(iter_samples(spec.split, "3d", seed=spec.seed + 7, n=n_3d, **kw))  # type: ignore[arg-type]
         for i in range(0, len(three), spec.batch_3d):
-            batches.append(collate_scorer(three[i : i + spec.batch_3d], record))
+            batches.append(
+                collate_scorer(three[i : i + spec.batch_3d], record, by_content=spec.paired_fraction > 0)
+            )
     return batches
 
 

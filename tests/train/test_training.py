@@ -224,3 +224,52 @@ def test_data_engine_constants_match_the_registry(registry):
     } == labels.VOCAB
     for name, (center, width) in record.preprocess.ct_windows.items():
         assert tuple(map(float, labels.CT_WINDOWS[name])) == (center, width)
+
+
+def test_paired_blocks_hold_versions_of_one_content_clean_first():
+    from mediqa_sdk.train.data.generator import iter_samples
+    from mediqa_sdk.train.streams import CLEAN_MARGIN, collate_scorer, content_key
+
+    samples = list(iter_samples("val", "2d", seed=3, n=8, samples_per_source=4, paired_fraction=1.0))
+    for block in (samples[:4], samples[4:]):
+        assert len({content_key(s) for s in block}) == 1 and len({s.type for s in block}) == 1
+        assert block[0].degradation == "clean" and any(s.degradation != "clean" for s in block[1:])
+        np.testing.assert_array_equal(block[0].clean, block[1].clean)  # the same slices
+    unpaired = list(iter_samples("test", "2d", seed=3, n=8, samples_per_source=8, modalities=["ct"]))
+    assert len({s.slice_indices for s in unpaired}) > 1
+    # the ranking key puts the clean version above every degraded one, even one with pseudo-MOS 1.0
+    mild = samples[1].__class__(**{**samples[1].__dict__, "pseudo_mos": 1.0})
+    batch = collate_scorer([samples[0], mild], _registry_scorer(), by_content=True)
+    assert batch["group"][0] == batch["group"][1]
+    # by content, two slices of one source are different groups; by source (unpaired streams) one group
+    other = unpaired[0].__class__(
+        **{**unpaired[0].__dict__, "slice_indices": (unpaired[0].slice_indices[0] + 1,)}
+    )
+    assert (
+        len(set(collate_scorer([unpaired[0], other], _registry_scorer(), by_content=True)["group"].tolist()))
+        == 2
+    )
+    assert len(set(collate_scorer([unpaired[0], other], _registry_scorer())["group"].tolist())) == 1
+    assert float(batch["score"][1]) == pytest.approx(1.0)
+    assert float(batch["rank"][0] - batch["rank"][1]) == pytest.approx(CLEAN_MARGIN)
+
+
+def _registry_scorer():
+    from mediqa_sdk.registry import load_registry
+
+    return load_registry().get(None, "scorer")
+
+
+def test_finetune_loss_keeps_the_physics_term_only_when_asked():
+    from mediqa_sdk.train.loop import _loss
+    from mediqa_sdk.train.model import build_model, scorer_config
+
+    torch.manual_seed(0)
+    model = build_model(scorer_config("tiny")).eval()
+    batch = next(iter(_toy_batches(0)))
+    batch["physics_mask"][:, 0] = True
+    batch["physics"][:, 0] = 5.0  # far from any estimate, so the physics term is large
+    plain = _loss(model, batch, "finetune")
+    kept = _loss(model, batch, "finetune", physics_weight=0.5)
+    physics_only = _loss(model, batch, "pretrain")
+    assert float(kept - plain) == pytest.approx(0.5 * float(physics_only), rel=1e-4)

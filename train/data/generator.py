@@ -397,6 +397,7 @@ def iter_samples(
     samples_per_source: int = 8,
     phantom_slices: int | None = None,
     combo_fraction: float = 0.15,
+    paired_fraction: float = 0.0,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -413,6 +414,9 @@ def iter_samples(
         phantom_slices: slices of a phantom volume (default 12 for 2D, 24 for 3D).
         combo_fraction: probability that a degraded sample gets a second, different family of its
             modality (e.g. low dose + motion); see :func:`make_sample` for its labels.
+        paired_fraction: probability that a block is *paired*: its samples share one set of slices and
+            one contrast, and the first is the clean version, so a batch holds several versions of the
+            same content (what a within-content ranking loss and the held-out level series compare).
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
@@ -437,14 +441,18 @@ def iter_samples(
         options = [f for f in FAMILIES if FAMILIES[f].modality == modality and f in fams]
         if src.volume.shape[0] < 3:
             options = [f for f in options if not FAMILIES[f].volume]
+        paired = brng.random() < paired_fraction
+        indices = select_slices(src.valid, kind, brng) if paired else None
+        type_ = str(brng.choice(src.types)) if paired else None
         for k in range(samples_per_source):
             if n is not None and count >= n:
                 return
             rng = np.random.default_rng([seed, split_code, block, k, 2])
-            family = None if (not options or rng.random() < clean_fraction) else str(rng.choice(options))
+            clean = not options or (paired and k == 0) or rng.random() < clean_fraction
+            family = None if clean else str(rng.choice(options))
             second = None
             if family is not None and len(options) > 1 and rng.random() < combo_fraction:
                 second = str(rng.choice([f for f in options if f != family]))
-            yield make_sample(src, kind, family, rng, second=second)
+            yield make_sample(src, kind, family, rng, second=second, indices=indices, type_=type_)
             count += 1
         block += 1

@@ -32,9 +32,11 @@ def collate_scorer(
     """Stack scorer arrays of samples with one slice count into tensors.
 
     ``group`` (the ranking loss's pairs) is the source, or with ``by_content`` the source and its slices
-    (paired streams, where versions of one content share a block).
+    (paired streams, where versions of one content share a block); ``rank`` (what it ranks by) is the
+    pseudo-MOS, with ``by_content`` less ``CLEAN_MARGIN`` for every degraded version.
     """
     key = content_key if by_content else (lambda s: s.source_id)
+    margin = CLEAN_MARGIN if by_content else 0.0  # the unpaired recipe ranks by the pseudo-MOS alone
     arrays = [scorer_arrays(s, record, None if scores is None else scores[i]) for i, s in enumerate(samples)]
     return {
         "slices": torch.from_numpy(np.stack([a.slices for a in arrays])),
@@ -44,10 +46,7 @@ def collate_scorer(
         "physics_mask": torch.from_numpy(np.stack([a.physics_mask for a in arrays])),
         "group": torch.tensor([group_id(key(s)) for s in samples], dtype=torch.int64),
         "rank": torch.tensor(
-            [
-                a.score - (CLEAN_MARGIN if s.degradations else 0.0)
-                for a, s in zip(arrays, samples, strict=True)
-            ],
+            [a.score - margin * bool(s.degradations) for a, s in zip(arrays, samples, strict=True)],
             dtype=torch.float32,
         ),
     }

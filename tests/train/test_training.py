@@ -249,7 +249,9 @@ def test_paired_blocks_hold_versions_of_one_content_clean_first():
         len(set(collate_scorer([unpaired[0], other], _registry_scorer(), by_content=True)["group"].tolist()))
         == 2
     )
-    assert len(set(collate_scorer([unpaired[0], other], _registry_scorer())["group"].tolist())) == 1
+    by_source = collate_scorer([unpaired[0], other], _registry_scorer())
+    assert len(set(by_source["group"].tolist())) == 1
+    assert by_source["rank"].tolist() == by_source["score"].tolist()  # the unpaired recipe: no margin
     assert float(batch["score"][1]) == pytest.approx(1.0)
     assert float(batch["rank"][0] - batch["rank"][1]) == pytest.approx(CLEAN_MARGIN)
 

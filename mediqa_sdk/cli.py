@@ -265,12 +265,16 @@ def score(
 
     if not verbose:  # pydicom/nibabel warn about odd files over several lines; the one-line errors suffice
         warnings.simplefilter("ignore")
+    engine = "onnxruntime" if triton_url is None else _triton_engine(triton_url)
     if manifest is not None or run_engine != "local":  # docs/distributed.md
         from .distributed.cli_manifest import run_manifest
 
         ctx = click.get_current_context()
+        limits = _read_limits(max_voxels)
         sys.exit(
-            run_manifest(ctx.params, limits=_read_limits(max_voxels), fail=lambda e, w: _fail(e, verbose, w))
+            run_manifest(
+                ctx.params, limits=limits, fail=lambda e, w: _fail(e, verbose, w), assessor_engine=engine
+            )
         )
     if not paths:
         raise click.UsageError("give PATHS to score, or --manifest FILE")
@@ -279,7 +283,6 @@ def score(
 
     try:
         limits = _read_limits(max_voxels)
-        engine = "onnxruntime" if triton_url is None else _triton_engine(triton_url)
         assessor = Assessor(
             model, classifier=classifier, device=device, threads=threads, limits=limits, engine=engine
         )

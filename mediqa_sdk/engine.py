@@ -49,6 +49,7 @@ __all__ = [
     "provider_plan",
     "shapes_option",
     "tensorrt_options",
+    "verified_model_bytes",
 ]
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -109,6 +110,25 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def verified_model_bytes(record: ModelRecord) -> bytes:
+    """The graph file of ``record``, read once and checked against the registry's sha256.
+
+    Raises:
+        ModelIntegrityError: the file is missing or its sha256 differs.
+    """
+    path = record.path
+    if not path.is_file():
+        raise ModelIntegrityError(f"model file {path} for {record.name!r} is missing; reinstall mediqa-sdk")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != record.sha256:
+        raise ModelIntegrityError(
+            f"{path}: sha256 {digest[:16]}… does not match the registry's {record.sha256[:16]}… for "
+            f"{record.name!r}; the file is corrupt or was replaced — reinstall mediqa-sdk"
+        )
+    return data
 
 
 def cache_dir() -> Path:
@@ -363,18 +383,7 @@ class Session:
     def _create(self) -> Any:
         import onnxruntime as ort
 
-        path = self.record.path
-        if not path.is_file():
-            raise ModelIntegrityError(
-                f"model file {path} for {self.record.name!r} is missing; reinstall mediqa-sdk"
-            )
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != self.record.sha256:
-            raise ModelIntegrityError(
-                f"{path}: sha256 {digest[:16]}… does not match the registry's {self.record.sha256[:16]}… for "
-                f"{self.record.name!r}; the file is corrupt or was replaced — reinstall mediqa-sdk"
-            )
+        data = verified_model_bytes(self.record)
         plan = provider_plan(self.device, self.record)
         gpu_providers = {name for name, _ in plan} - {_CPU}
         if gpu_providers:

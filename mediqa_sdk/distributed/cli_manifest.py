@@ -36,8 +36,17 @@ _NOT_WITH_MANIFEST = (
 _LINE_EVERY_S = 10.0  # progress lines when stderr is not a terminal (a Ray job's log)
 
 
-def run_manifest(params: Mapping[str, Any], *, limits: Any, fail: Fail, stderr: IO[str] | None = None) -> int:
+def run_manifest(
+    params: Mapping[str, Any],
+    *,
+    limits: Any,
+    fail: Fail,
+    assessor_engine: str = "onnxruntime",
+    stderr: IO[str] | None = None,
+) -> int:
     """Run ``mediqa score --manifest`` with the command's parameters; returns the exit status.
+
+    ``assessor_engine`` is the Assessor's (``"triton://HOST:PORT"`` from ``--triton``).
 
     Raises:
         click.UsageError: options that do not go together.
@@ -59,8 +68,6 @@ def run_manifest(params: Mapping[str, Any], *, limits: Any, fail: Fail, stderr: 
     if not parquet and params.get("resume") is not None:
         raise click.UsageError("--resume/--no-resume apply to a Parquet --output (results.parquet)")
     prompts = {"modality": params["modality"], "region": params["region"], "type": params["type_"]}
-    triton = params.get("triton_url")
-    assessor_engine = "onnxruntime" if not triton else triton if "://" in triton else f"triton://{triton}"
     options = ScoringOptions(
         model=params["model"],
         classifier=params["classifier"],

@@ -54,7 +54,6 @@ class ScoringOptions:
         """A new Assessor with these options."""
         from ..assessor import Assessor
 
-        engine = {"engine": self.engine} if self.engine != "onnxruntime" else {}  # a Triton server
         return Assessor(
             self.model,
             classifier=self.classifier,
@@ -62,7 +61,7 @@ class ScoringOptions:
             threads=self.threads,
             limits=self.limits,
             isolate=self.isolate,
-            **engine,
+            engine=self.engine,
         )
 
 

@@ -13,7 +13,6 @@ models already in ``OUT`` are left alone; the two model folders and ``mediqa.jso
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..engine import file_sha256
+from ..engine import file_sha256, verified_model_bytes
 from ..errors import ModelIntegrityError
 from ..registry import ModelRecord, Registry, load_registry, read_registry_json
 from ._graph import graph_spec
@@ -125,23 +124,8 @@ def write_repository(
     return RepositoryExport(root=root, models=models, manifest=manifest, options=options)
 
 
-def _verified_bytes(record: ModelRecord) -> bytes:
-    if not record.path.is_file():
-        raise ModelIntegrityError(
-            f"model file {record.path} for {record.name!r} is missing; reinstall mediqa-sdk"
-        )
-    data = record.path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != record.sha256:
-        raise ModelIntegrityError(
-            f"{record.path}: sha256 {digest[:16]}… does not match the registry's {record.sha256[:16]}… for "
-            f"{record.name!r}; the file is corrupt or was replaced — reinstall mediqa-sdk"
-        )
-    return data
-
-
 def _write_model(root: Path, task: str, record: ModelRecord, options: TritonOptions) -> ExportedModel:
-    data = _verified_bytes(record)
+    data = verified_model_bytes(record)
     text = config_text(record, graph_spec(data), options)
     final = root / record.name
     staging = Path(tempfile.mkdtemp(prefix=f".{record.name}.", dir=root))

@@ -2,7 +2,7 @@
 
     python examples/finetune_own_scores.py --out runs/own                 # demo: makes a tiny scored set
     python examples/finetune_own_scores.py --manifest my_scores.csv --out runs/own --steps 2000 \\
-        --config cnn-pyramid --init runs/pretrain/best.pt
+        --init mediqa-scorer-cnn       # the shipped scorer, or a checkpoint: runs/pretrain/best.pt
 
 Your scores go in a CSV ``path,score[,modality,region,type,group]`` (paths relative to the CSV, any score
 scale: it is normalised to 0..1; ``group`` = patient, so one patient never sits in two splits). Without
@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", default=None, help="your scores (CSV/JSON); default: a demo set")
     parser.add_argument("--out", default="runs/own", help="run folder")
     parser.add_argument("--config", default="tiny", help="scorer preset (tiny: seconds, for the demo)")
-    parser.add_argument("--init", default=None, help="start from this checkpoint (physics pre-training)")
+    parser.add_argument(
+        "--init", default=None, help="start from a checkpoint or a registry scorer (e.g. mediqa-scorer-cnn)"
+    )
     parser.add_argument("--steps", type=int, default=4, help="training steps")
     parser.add_argument("--no-export", action="store_true", help="stop after training")
     args = parser.parse_args(argv)

@@ -3,7 +3,8 @@
 For every real source of the split, every degradation family of its modality is applied at ``LEVELS``
 severities (plus the clean image) to one fixed set of slices (7 salient slices for volumes, one for 2D) with
 one random draw of the fault (motion path, bias field shape, noise pattern) for the whole series, so that
-only the severity changes along it; and
+only the severity changes along it (a level that leaves the image unchanged, such as a dose at or above the
+source's own, is not a degraded version and is left out); and
 each version is scored by :class:`mediqa_sdk.Assessor` exactly as ``mediqa score`` would (prompts: modality
 and region as a user or DICOM tags would give them; MR contrast from the catalogue). Reported per family
 group (CT chest, CT abdomen/head, MR brain, MR other, fundus):
@@ -123,6 +124,8 @@ def evaluate_heldout(
                         type_=type_,
                         indices=indices,
                     )
+                    if np.array_equal(sample.image, clean.image):
+                        continue  # a level at or above the source's own value (e.g. its dose): not degraded
                     versions.append((k, level, sample, assessor.score(sample.image, **prompts)))
                 for severity, level, sample, result in versions:
                     phys = next((p.value for p in result.physics if p.name == spec.physics), None)

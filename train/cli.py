@@ -12,6 +12,7 @@ The default models are trained by::
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -46,12 +47,21 @@ def _common(f):
     return click.option("--val-3d", type=int, default=32, show_default=True, help="3D validation samples.")(f)
 
 
-def _run(stage: str, config: str, init: str | None, data: str | None, paired: float = 0.0, **kw) -> None:
+def _run(
+    stage: str,
+    config: str,
+    init: str | None,
+    data: str | None,
+    paired: float = 0.0,
+    series: float = 0.0,
+    **kw,
+) -> None:
     import torch
     from torch.utils.data import DataLoader
 
     from mediqa_sdk.registry import load_registry
 
+    from .data.splits import load_splits
     from .loop import TrainSettings, train
     from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches
 
@@ -72,7 +82,7 @@ def _run(stage: str, config: str, init: str | None, data: str | None, paired: fl
         data=data,
         rank_weight=float(kw.get("rank_weight", 0.0)),
         physics_weight=float(kw.get("physics_weight", 0.0)),
-        extra={"paired": paired} if paired else {},
+        extra=({"paired": paired} if paired else {}) | ({"series": series} if series else {}),
     )
     registry = load_registry()
     record = registry.get(None, "classifier" if stage == "classifier" else "scorer")
@@ -92,7 +102,9 @@ def _run(stage: str, config: str, init: str | None, data: str | None, paired: fl
         )
     else:
         bs, seed = kw["batch_size"], kw["seed"]
-        spec = StreamSpec(task=task, split="train", batch_size=bs, seed=seed, paired_fraction=paired)
+        spec = StreamSpec(
+            task=task, split="train", batch_size=bs, seed=seed, paired_fraction=paired, series_fraction=series
+        )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
         val_spec = StreamSpec(
@@ -100,7 +112,10 @@ def _run(stage: str, config: str, init: str | None, data: str | None, paired: fl
         )
         n_3d = 0 if stage == "classifier" else kw["val_3d"]
         kind = "-paired" if paired else ""
-        cache = Path(kw["out_dir"]).parent / f".val-v2-{task}{kind}-{kw['val_2d']}-{n_3d}-{val_spec.seed}.pt"
+        sources = ",".join(sorted(k for k, v in load_splits().items() if v == "val"))
+        tag = hashlib.sha256(sources.encode()).hexdigest()[:8]  # a new split makes a new set
+        name = f".val-v2-{task}{kind}-{kw['val_2d']}-{n_3d}-{val_spec.seed}-{tag}.pt"
+        cache = Path(kw["out_dir"]).parent / name
         if cache.is_file():
             val = torch.load(cache, weights_only=True)
             _say(f"validation set: {len(val)} batches from {cache}")
@@ -142,9 +157,9 @@ def pretrain(config: str, **kw) -> None:
 @train_group.command()
 @click.option(
     "--init",
-    type=click.Path(exists=True, dir_okay=False),
-    required=False,
-    help="Start from this checkpoint (the pre-trained upstream weights).",
+    default=None,
+    help="Start from this checkpoint (the pre-trained upstream weights) or from a registry scorer by name "
+    "(e.g. mediqa-scorer-cnn: its weights are read back from the shipped ONNX graph).",
 )
 @click.option(
     "--data",
@@ -174,6 +189,13 @@ def pretrain(config: str, **kw) -> None:
     show_default=True,
     help="Share of engine blocks made of versions of one content (same slices, clean first).",
 )
+@click.option(
+    "--series",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of paired blocks that are one degradation at several severities (one draw of the fault).",
+)
 @_common
 def finetune(
     init: str | None,
@@ -182,11 +204,30 @@ def finetune(
     rank_weight: float,
     physics_weight: float,
     paired: float,
+    series: float,
     **kw,
 ) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
+    elif not Path(init).is_file():
+        from mediqa_sdk.registry import load_registry
+
+        record = load_registry().models.get(init)
+        if record is None or record.task != "scorer":
+            sys.exit(f"error: --init {init}: neither a checkpoint file nor a scorer in the registry")
     if data is not None and not Path(data).is_file():
         sys.exit(f"error: {data}: manifest not found")
-    _run("finetune", config, init, data, paired, rank_weight=rank_weight, physics_weight=physics_weight, **kw)
+    if series and not paired:
+        sys.exit("error: --series needs --paired (a series is a kind of paired block)")
+    _run(
+        "finetune",
+        config,
+        init,
+        data,
+        paired,
+        series,
+        rank_weight=rank_weight,
+        physics_weight=physics_weight,
+        **kw,
+    )

@@ -82,7 +82,12 @@ class TrainReport:
 
 def _build(settings: TrainSettings) -> torch.nn.Module:
     if settings.init:
-        model, _ = load_checkpoint(settings.init)
+        if Path(settings.init).is_file():
+            model, _ = load_checkpoint(settings.init)
+        else:  # a registry model: weights recovered from its verified graph (parity-checked)
+            from ..export.onnx_import import model_from_registry
+
+            model, _ = model_from_registry(settings.init)
         return model.train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()

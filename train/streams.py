@@ -82,7 +82,8 @@ def collate_classifier(samples: list[Sample], record: ModelRecord, rng: np.rando
 @dataclass(frozen=True)
 class StreamSpec:
     """What a stream draws: split, task, sizes, share of 3D batches and the engine's options
-    (``paired_fraction``: share of blocks of versions of one content, see :func:`iter_samples`)."""
+    (``paired_fraction``: share of blocks of versions of one content; ``series_fraction``: share of those
+    that are one family at several severities; see :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -94,6 +95,7 @@ class StreamSpec:
     modalities: tuple[str, ...] | None = None
     clean_fraction: float = 0.1
     paired_fraction: float = 0.0
+    series_fraction: float = 0.0
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -133,6 +135,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
         "modalities": spec.modalities,
         "clean_fraction": spec.clean_fraction,
         "paired_fraction": spec.paired_fraction,
+        "series_fraction": spec.series_fraction,
     }
 
 

@@ -48,3 +48,16 @@ def test_heldout_benchmark_scores_through_the_runtime(real_data):
     stats = summarise(rows)["fundus"]
     assert 0.0 <= stats["clean_wins"] <= 1.0 and -1.0 <= stats["srcc_level"] <= 1.0
     assert stats["images"] == len(rows)
+
+
+def test_heldout_leaves_out_levels_that_do_not_degrade(real_data):
+    from mediqa_sdk.export.heldout import evaluate_heldout
+
+    rows = evaluate_heldout(modalities=("ct",))
+    # the slab's own dose is below the mildest level (200 mAs): that version would be the clean image itself
+    dose = {r.severity for r in rows if r.source_id == "ts-ct-abdomen-slab" and r.family == "ct_dose"}
+    assert dose == {0, 2, 3, 4}
+    thickness = {
+        r.severity for r in rows if r.source_id == "dcmqa-ct-ge-head" and r.family == "ct_slice_thickness"
+    }
+    assert thickness == {0, 1, 2, 3, 4}

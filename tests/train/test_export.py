@@ -23,6 +23,7 @@ from mediqa_sdk.export.onnx_export import (  # noqa: E402
     phantom_inputs,
     variant_score_change,
 )
+from mediqa_sdk.export.onnx_import import WeightImportError  # noqa: E402
 from mediqa_sdk.export.registry_record import build_record, write_record  # noqa: E402
 from mediqa_sdk.train.model import build_model, classifier_config, save_checkpoint, scorer_config  # noqa: E402
 
@@ -164,3 +165,48 @@ def test_export_command_registers_a_checkpoint(tiny, tiny_onnx, tmp_path):
     rec = load_registry(registry_file).get("cli-tiny", "scorer")
     assert rec.path.is_file() and rec.metrics["srcc"] == 0.5
     assert rec.metrics["onnx_parity"]["max_abs_diff"] < 1e-4 and rec.provenance["training"]["seed"] == 3
+
+
+def _tiny_gn():
+    cfg = scorer_config("tiny")
+    return replace(cfg, name="tiny-gn", backbone=replace(cfg.backbone, norm="group"))
+
+
+def test_weights_read_back_from_a_graph_reproduce_the_model(tmp_path):
+    from mediqa_sdk.export.onnx_import import load_onnx_weights
+
+    torch.manual_seed(0)
+    model = build_model(_tiny_gn()).eval()
+    graph = export_onnx(model, tmp_path / "gn.onnx")
+    torch.manual_seed(1)
+    fresh = build_model(_tiny_gn())
+    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in fresh.state_dict().items())
+    load_onnx_weights(fresh, graph)  # parity-checked against the graph inside
+    for key, value in model.state_dict().items():  # folded linear, GroupNorm and aliased tensors included
+        torch.testing.assert_close(fresh.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    with pytest.raises(WeightImportError):  # another architecture
+        load_onnx_weights(build_model(replace(_tiny_gn(), head_hidden=24)), graph)
+
+
+def test_batchnorm_models_are_refused_with_the_reason(tiny, tiny_onnx):
+    from mediqa_sdk.export.onnx_import import load_onnx_weights
+
+    with pytest.raises(WeightImportError, match="BatchNorm"):
+        load_onnx_weights(build_model(scorer_config("tiny")), tiny_onnx)
+
+
+def test_the_shipped_scorer_can_be_fine_tuned_from_its_graph(tmp_path):
+    from mediqa_sdk.export.onnx_import import model_from_registry
+
+    from mediqa_sdk import Assessor
+
+    model, record = model_from_registry("mediqa-scorer-cnn")
+    assert record["version"] == load_registry().get("mediqa-scorer-cnn", "scorer").version
+    # the recovered torch model scores like the runtime (same preprocessing, same graph)
+    feeds = _real_feeds(1)
+    with torch.no_grad():
+        score = model(torch.from_numpy(feeds["slices"]), torch.from_numpy(feeds["prompt"]))[0]
+    runtime = Assessor(device="cpu")._scorer_session.run(feeds)["score"]
+    assert float(score[0]) == pytest.approx(float(runtime[0]), abs=1e-5)
+    with pytest.raises(WeightImportError, match="mediqa models"):
+        model_from_registry("no-such-model")

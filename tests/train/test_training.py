@@ -256,6 +256,26 @@ def test_paired_blocks_hold_versions_of_one_content_clean_first():
     assert float(batch["rank"][0] - batch["rank"][1]) == pytest.approx(CLEAN_MARGIN)
 
 
+def test_series_blocks_change_only_the_severity_of_one_fault():
+    from mediqa_sdk.train.data.generator import iter_samples
+
+    kw = {"paired_fraction": 1.0, "series_fraction": 1.0}
+    samples = list(iter_samples("val", "2d", seed=5, n=12, samples_per_source=6, **kw))
+    for block in (samples[:6], samples[6:]):
+        assert block[0].degradation == "clean"
+        assert len({s.degradation for s in block[1:]}) == 1 and len({s.param for s in block[1:]}) == 5
+        np.testing.assert_array_equal(block[0].clean, block[1].clean)
+
+    def residual_corr(series: float) -> float:  # how alike the noise of two versions is
+        kw = {"paired_fraction": 1.0, "series_fraction": series, "clean_fraction": 0.0}
+        block = list(iter_samples("val", "2d", seed=5, n=8, families=["mr_field_strength"], **kw))
+        r = [(s.image - s.clean).ravel() for s in block[1:]]
+        return float(np.median([np.corrcoef(r[0], q)[0, 1] for q in r[1:]]))
+
+    assert residual_corr(1.0) > 0.8  # one draw of the noise, scaled by the severity
+    assert residual_corr(0.0) < 0.3  # paired blocks without series: a new draw per version
+
+
 def _registry_scorer():
     from mediqa_sdk.registry import load_registry
 

@@ -398,6 +398,7 @@ def iter_samples(
     phantom_slices: int | None = None,
     combo_fraction: float = 0.15,
     paired_fraction: float = 0.0,
+    series_fraction: float = 0.0,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -417,6 +418,9 @@ def iter_samples(
         paired_fraction: probability that a block is *paired*: its samples share one set of slices and
             one contrast, and the first is the clean version, so a batch holds several versions of the
             same content (what a within-content ranking loss and the held-out level series compare).
+        series_fraction: probability that a paired block is a *series*: its degraded versions are one family
+            at different severities with one draw of the fault (motion path, noise pattern), so that only
+            the severity changes along it.
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
@@ -444,10 +448,17 @@ def iter_samples(
         paired = brng.random() < paired_fraction
         indices = select_slices(src.valid, kind, brng) if paired else None
         type_ = str(brng.choice(src.types)) if paired else None
+        series = str(brng.choice(options)) if paired and options and brng.random() < series_fraction else None
         for k in range(samples_per_source):
             if n is not None and count >= n:
                 return
             rng = np.random.default_rng([seed, split_code, block, k, 2])
+            if series is not None and k > 0:
+                param = sample_param(FAMILIES[series], rng, src.context())
+                fault = np.random.default_rng([seed, split_code, block, 3])  # the same draw for every version
+                yield make_sample(src, kind, series, fault, param=param, indices=indices, type_=type_)
+                count += 1
+                continue
             clean = not options or (paired and k == 0) or rng.random() < clean_fraction
             family = None if clean else str(rng.choice(options))
             second = None

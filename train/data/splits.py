@@ -2,8 +2,10 @@
 
 Real sources: per modality, the groups (patient or physical object) are ordered by ``sha256(group)`` and the
 first ``max(1, round(0.25 n))`` go to test, the next ``max(1, round(0.15 n))`` to validation, the rest to
-train (groups with no usable source are ``unused``). The result is committed as ``splits.csv`` next to
-this module (regenerate with ``python -m mediqa_sdk.train.data.splits``); a group is never in two sets.
+train (groups with no usable source are ``unused``); then the train groups in ``MOVED_TO_VAL`` go to
+validation (2026-12-05: a 3D CT and a fourth brain MR, so selection sees volume faults). The result is
+committed as ``splits.csv`` next to this module (regenerate with ``python -m mediqa_sdk.train.data.splits``);
+a group is never in two sets.
 Phantoms are split by seed range.
 """
 
@@ -27,6 +29,8 @@ PHANTOM_SEEDS: dict[str, tuple[int, int]] = {
 }
 SPLITS_CSV = Path(__file__).with_name("splits.csv")
 FIELDS = ("source_id", "group", "modality", "region", "type", "split")
+#: train groups moved to validation by choice (the test split never changes)
+MOVED_TO_VAL = frozenset({"ts-dicom", "xa30-t1"})
 
 
 def compute_splits() -> dict[str, str]:
@@ -41,7 +45,7 @@ def compute_splits() -> dict[str, str]:
         n_test = max(1, round(0.25 * n))
         n_val = max(1, round(0.15 * n)) if n >= 3 else 0
         split_of = {
-            g: "test" if i < n_test else "val" if i < n_test + n_val else "train"
+            g: "test" if i < n_test else "val" if i < n_test + n_val or g in MOVED_TO_VAL else "train"
             for i, g in enumerate(groups)
         }
         for s in REAL_SOURCES:

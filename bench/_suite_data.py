@@ -45,6 +45,7 @@ class HeldoutImage:
             ``physics_true``: its value in physical units (only for those families' degraded images).
         prompts: what a user (or DICOM tags) would give the runtime: modality, region, MR contrast.
         image: the degraded image in physical units (``[7, H, W]``, ``[H, W]`` or ``[H, W, 3]``).
+        neighbours: 3D images: ``[7, 2, H, W]`` the degraded slices before and after each one.
     """
 
     key: str
@@ -62,6 +63,21 @@ class HeldoutImage:
     prompts: dict[str, str]
     image: np.ndarray = field(repr=False)
     indices: tuple[int, ...] = ()
+    neighbours: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def runtime_input(self) -> np.ndarray:
+        """What the runtime is given: the image, or a 3D image's 21 slices ``(i - 1, i, i + 1)`` per chosen
+        ``i``, scored on :attr:`runtime_slices` (so the neighbours are the degraded neighbours)."""
+        if self.neighbours is None:
+            return self.image
+        stacked = np.stack([self.neighbours[:, 0], self.image, self.neighbours[:, 1]], axis=1)
+        return stacked.reshape(-1, *self.image.shape[1:])
+
+    @property
+    def runtime_slices(self) -> tuple[int, ...] | None:
+        """The slices of :attr:`runtime_input` to score (``None``: the salient rule's)."""
+        return None if self.neighbours is None else tuple(range(1, 3 * len(self.image), 3))
 
     @property
     def downstream(self) -> str:
@@ -148,12 +164,16 @@ def heldout_images(
         dims = ["2d"] if src.modality == "fundus" or src.dim == "2d" else ["3d", "2d"]
         for dim in dims:
             indices = select_slices(src.valid, dim, np.random.default_rng(seed))
-            clean = make_sample(src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices)
+            clean = make_sample(
+                src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices, neighbours=True
+            )
             versions = [("clean", 0, math.nan, clean)]
             for family in _families(src.modality, dim):
                 for k, level in enumerate(LEVELS[family], start=1):
                     rng = np.random.default_rng(seed + k)
-                    sample = make_sample(src, dim, family, rng, param=level, type_=type_, indices=indices)
+                    sample = make_sample(
+                        src, dim, family, rng, param=level, type_=type_, indices=indices, neighbours=True
+                    )
                     versions.append((family, k, level, sample))
             for family, severity, level, sample in versions:
                 phys = FAMILIES[family].physics if family != "clean" else None
@@ -174,13 +194,17 @@ def heldout_images(
                         prompts=_prompts(src.modality, src.region, type_),
                         image=sample.image,
                         indices=tuple(indices),
+                        neighbours=sample.neighbours,
                     )
                 )
     return out
 
 
-def variant_images(images: Iterable[HeldoutImage], variant: str, seed: int = 0) -> dict[str, np.ndarray]:
-    """The 3D images again, seen through ``variant`` slices (``"uniform"`` or ``"random"``): key -> image.
+def variant_images(
+    images: Iterable[HeldoutImage], variant: str, seed: int = 0
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """The 3D images again, seen through ``variant`` slices (``"uniform"`` or ``"random"``): key ->
+    (slices, their neighbours).
 
     Each version is rebuilt with the degradation, level and seed of the original; through-plane families
     (slice thickness) act on the whole volume before the slices are taken, as in the original.
@@ -189,7 +213,7 @@ def variant_images(images: Iterable[HeldoutImage], variant: str, seed: int = 0) 
 
     if variant not in ("uniform", "random"):
         raise ValueError(f"variant must be 'uniform' or 'random', got {variant!r}")
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     chosen: dict[str, tuple[int, ...]] = {}
     for img in images:
         if img.dim != "3d":
@@ -212,6 +236,7 @@ def variant_images(images: Iterable[HeldoutImage], variant: str, seed: int = 0) 
             param=None if family is None else img.param,
             type_=img.type,
             indices=chosen[img.source_id],
+            neighbours=True,
         )
-        out[img.key] = sample.image
+        out[img.key] = (sample.image, sample.neighbours)
     return out

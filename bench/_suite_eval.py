@@ -94,16 +94,22 @@ def run_feeds(scorer: ScorerFn, feeds: Sequence[Feed]) -> Scored:
 
 
 def variant_feeds(
-    stack: np.ndarray, prompts: Sequence[tuple[str, np.ndarray]], record: Any, modality: str
+    stack: np.ndarray,
+    prompts: Sequence[tuple[str, np.ndarray]],
+    record: Any,
+    modality: str,
+    neighbours: np.ndarray | None = None,
 ) -> list[Feed]:
-    """Feeds of other slices ``stack [S,H,W]`` of a grey scan, for each ``(type, prompt vector)`` of the
-    original image's feeds: the same windows and prompts, the runtime's preprocessing."""
+    """Feeds of other slices ``stack [S,H,W]`` (with their ``neighbours [S,2,H,W]``) of a grey scan, for each
+    ``(type, prompt vector)`` of the original image's feeds: the same windows and prompts, the runtime's
+    preprocessing."""
     from mediqa_sdk.preprocess import scorer_input, scoring_window
 
     out: list[Feed] = []
     for type_, vec in prompts:
         window = scoring_window(record.preprocess, modality, type_, values_in_hu=True)
-        out.append((type_, scorer_input(stack, record.preprocess, is_color=False, window=window), vec))
+        x = scorer_input(stack, record.preprocess, is_color=False, window=window, neighbours=neighbours)
+        out.append((type_, x, vec))
     return out
 
 

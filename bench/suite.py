@@ -251,7 +251,9 @@ class Runner:
         checked: set[str] = set()
         diffs: list[float] = []
         for n, img in enumerate(self.images):
-            _, feeds = self.assessor.network_inputs(img.image, **img.prompts)
+            _, feeds = self.assessor.network_inputs(
+                img.runtime_input, slices=img.runtime_slices, **img.prompts
+            )
             for name, scorer in scorers.items():
                 self.down[name][img.key] = run_feeds(scorer, feeds)
             if img.dim == "3d":
@@ -259,10 +261,16 @@ class Runner:
             self.classical[img.key] = classical_measures(img)
             if img.modality not in checked:  # the same number as `mediqa score` gives
                 checked.add(img.modality)
-                result = self.assessor.score(img.image, **img.prompts)
+                result = (
+                    self.assessor.score(img.image, **img.prompts)
+                    if img.runtime_slices is None
+                    else self.assessor.score_slices(img.runtime_input, img.runtime_slices, **img.prompts)
+                )
                 diffs.append(abs(result.score - self.down["shipped"][img.key].score))
             if img.dim == "3d" and "feeds_rebuilt_max_abs_diff" not in self.parity:
-                rebuilt = variant_feeds(img.image, [(f[0], f[2]) for f in feeds], self.record, img.modality)
+                rebuilt = variant_feeds(
+                    img.image, [(f[0], f[2]) for f in feeds], self.record, img.modality, img.neighbours
+                )
                 self.parity["feeds_rebuilt_max_abs_diff"] = float(
                     max(np.abs(a[1] - b[1]).max() for a, b in zip(feeds, rebuilt, strict=True))
                 )
@@ -284,7 +292,9 @@ class Runner:
             if img.modality == "ct":
                 columns += [(f"ct/{w}", {"type": w}) for w in CT_WINDOWS]
             for column, extra in columns:
-                _, feeds = self.assessor.network_inputs(img.image, **img.prompts, **extra)
+                _, feeds = self.assessor.network_inputs(
+                    img.runtime_input, slices=img.runtime_slices, **img.prompts, **extra
+                )
                 for name, scorer in scorers.items():
                     self.up[name][(img.key, column)] = run_feeds(scorer, feeds)
         self._phase("scoring_upstream", t0)
@@ -297,9 +307,8 @@ class Runner:
         for variant in ("uniform", "random"):
             stacks = variant_images(three, variant, self.args.seed)
             for img in three:
-                feeds_v = variant_feeds(
-                    stacks[img.key], self.prompt_vectors[img.key], self.record, img.modality
-                )
+                slices, near = stacks[img.key]
+                feeds_v = variant_feeds(slices, self.prompt_vectors[img.key], self.record, img.modality, near)
                 self.variants[variant][img.key] = run_feeds(scorer, feeds_v)
         self._phase("scoring_slice_variants", t0)
 

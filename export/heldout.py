@@ -5,8 +5,12 @@ severities (plus the clean image) to one fixed set of slices (7 salient slices f
 one random draw of the fault (motion path, bias field shape, noise pattern) for the whole series, so that
 only the severity changes along it (a level that leaves the image unchanged, such as a dose at or above the
 source's own, is not a degraded version and is left out); and
-each version is scored by :class:`mediqa_sdk.Assessor` exactly as ``mediqa score`` would (prompts: modality
-and region as a user or DICOM tags would give them; MR contrast from the catalogue). Reported per family
+each version is scored by :class:`mediqa_sdk.Assessor` as ``mediqa score`` would (prompts: modality
+and region as a user or DICOM tags would give them; MR contrast from the catalogue); a volume is given with
+the degraded slices before and after each chosen one and scored on the chosen ones
+(:meth:`~mediqa_sdk.Assessor.score_slices`), so a scorer that reads neighbouring slices sees them degraded
+too (since 2026-12-06; the draws of the fault differ from earlier records, the protocol is the same).
+Reported per family
 group (CT chest, CT abdomen/head, MR brain, MR other, fundus):
 
 - ``srcc_level``: Spearman correlation between the score and the degradation severity (clean = 0), computed
@@ -23,12 +27,25 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
-__all__ = ["LEVELS", "HeldoutRow", "classifier_accuracy", "evaluate_heldout", "heldout_command", "summarise"]
+if TYPE_CHECKING:
+    from mediqa_sdk import Assessor, QualityResult
+
+    from ..train.data.generator import Sample
+
+__all__ = [
+    "LEVELS",
+    "HeldoutRow",
+    "classifier_accuracy",
+    "evaluate_heldout",
+    "heldout_command",
+    "sample_volume",
+    "summarise",
+]
 
 #: severities per family, mildest first (physical units of the family's parameter)
 LEVELS: dict[str, tuple[float, ...]] = {
@@ -64,6 +81,25 @@ class HeldoutRow:
     score: float
     pseudo_mos: float
     physics_value: float | None
+
+
+def sample_volume(sample: Sample) -> np.ndarray:
+    """What the runtime is given for ``sample``: its image, or for a 3D sample with neighbours the 21 slices
+    ``(i - 1, i, i + 1)`` of each chosen ``i`` in order, scored on the middle of each run of three (so the
+    neighbours the scorer reads are the degraded neighbours)."""
+    if sample.neighbours is None:
+        return sample.image
+    before, after = sample.neighbours[:, 0], sample.neighbours[:, 1]
+    return np.stack([before, sample.image, after], axis=1).reshape(-1, *sample.image.shape[1:])
+
+
+def _score_sample(assessor: Assessor, sample: Sample, prompts: dict[str, str]) -> QualityResult:
+    """Score ``sample`` through the runtime: a 3D sample with neighbours on the slices it was labelled on,
+    the middle of each run of three of :func:`sample_volume` (a degradation can change which slices the
+    salient rule counts as foreground)."""
+    if sample.neighbours is None:
+        return assessor.score(sample.image, **prompts)
+    return assessor.score_slices(sample_volume(sample), range(1, 3 * len(sample.image), 3), **prompts)
 
 
 def family_group(modality: str, region: str) -> str:
@@ -106,8 +142,10 @@ def evaluate_heldout(
             prompts: dict[str, str] = {"modality": src.modality, "region": src.region}
             if src.modality == "mr":
                 prompts["type"] = type_
-            clean = make_sample(src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices)
-            clean_score = assessor.score(clean.image, **prompts)
+            clean = make_sample(
+                src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices, neighbours=True
+            )
+            clean_score = _score_sample(assessor, clean, prompts)
             families = [f for f, d in FAMILIES.items() if d.modality == src.modality and f in LEVELS]
             for family in families:
                 spec = FAMILIES[family]
@@ -123,10 +161,11 @@ def evaluate_heldout(
                         param=level,
                         type_=type_,
                         indices=indices,
+                        neighbours=True,
                     )
                     if np.array_equal(sample.image, clean.image):
                         continue  # a level at or above the source's own value (e.g. its dose): not degraded
-                    versions.append((k, level, sample, assessor.score(sample.image, **prompts)))
+                    versions.append((k, level, sample, _score_sample(assessor, sample, prompts)))
                 for severity, level, sample, result in versions:
                     phys = next((p.value for p in result.physics if p.name == spec.physics), None)
                     rows.append(

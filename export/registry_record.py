@@ -92,6 +92,8 @@ def build_record(
         "placeholder": False,
     }
     record.update({k: copy.deepcopy(base[k]) for k in _INHERITED[task] if k in base})
+    if config.get("gray_channels"):  # trained on other grey channels than the default scorer's
+        record["preprocess"]["gray_channels"] = list(config["gray_channels"])
     vocab = record["vocabulary"]
     if task == "scorer":
         p = sum(len(vocab[k]) for k in ("dim", "modality", "region", "type"))

@@ -7,7 +7,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ from .io import InputItem, ReadLimits, discover_inputs, load_input, load_scan
 from .io._header_cache import clear as clear_parsed_headers
 from .io._limits import check_padded_square
 from .isolate import IsolatedReader, Isolation, choose_slices
-from .preprocess import classifier_input, input_key, scorer_input, scoring_window
+from .preprocess import classifier_input, input_key, neighbour_indices, scorer_input, scoring_window
 from .prompts import (
     ClassifierOutput,
     Prompt,
@@ -71,6 +71,19 @@ class _Prepared:
     reliable: bool = True
     prompts: PromptSet | None = None
     built_inputs: dict[tuple, np.ndarray] = field(default_factory=dict)  # by preprocess.input_key
+    neighbours: np.ndarray | None = None  # [S, 2, H, W] slices before/after the chosen ones (grey volumes)
+
+
+def _given_selection(scan: Scan, indices: Sequence[int]) -> SliceSelection:
+    """A selection of the given slices of ``scan`` (instead of the salient rule's).
+
+    Raises:
+        ValueError: no index, or one outside ``0..n_slices - 1``.
+    """
+    chosen = tuple(int(i) for i in indices)
+    if not chosen or not all(0 <= i < scan.n_slices for i in chosen):
+        raise ValueError(f"slice indices {chosen} must lie in 0..{scan.n_slices - 1}")
+    return SliceSelection(indices=chosen, axis=scan.axis, n_valid=scan.n_slices, n_total=scan.n_slices)
 
 
 class Assessor:
@@ -216,6 +229,34 @@ class Assessor:
             raise ScanReadError(f"{scan.label or 'array'}: could not be read ({text})") from err
         result = self._infer_safely([prepared])[0]
         if isinstance(result, MediqaError):  # odd input that inference fails on: its own error, as in batches
+            raise result
+        return result
+
+    def score_slices(
+        self,
+        volume: np.ndarray,
+        indices: Sequence[int],
+        *,
+        modality: str | None = None,
+        region: str | None = None,
+        type: str | None = None,
+        spacing: tuple[float, float, float] | None = None,
+    ) -> QualityResult:
+        """Score given slices of an array volume ``[D, H, W]`` instead of its salient ones (held-out
+        evaluation and benchmarks score the slices their labels were computed on); a scorer that reads
+        neighbouring slices reads the volume's.
+
+        Raises:
+            ValueError: an index outside ``0..D-1``, or no index.
+        """
+        overrides = validate_overrides(
+            self.scorer.vocabulary, {"modality": modality, "region": region, "type": type}
+        )
+        self.start_sessions(classifier=len(overrides) < 3)
+        scan = scan_from_array(volume, spacing)
+        selection = _given_selection(scan, indices)
+        result = self._infer_safely([self._prepare(scan, overrides, 0.0, selection)])[0]
+        if isinstance(result, MediqaError):
             raise result
         return result
 
@@ -422,7 +463,9 @@ class Assessor:
             return scan, time.perf_counter() - t0, None, 0.0
         with self._isolated_lock:
             if self._isolated is None:
-                self._isolated = IsolatedReader(self.isolation, self.limits, self.scorer.salient)
+                self._isolated = IsolatedReader(
+                    self.isolation, self.limits, self.scorer.salient, self.scorer.preprocess.needs_neighbours
+                )
                 clear_parsed_headers()  # the worker parses the files itself: discovery's are not needed
             worker = self._isolated
         item = source if isinstance(source, InputItem) else Path(source)
@@ -453,6 +496,14 @@ class Assessor:
         picked = [decoded[i] for i in selection.indices]
         chosen = picked[0][None] if len(picked) == 1 else np.stack(picked)  # one 2D image: no copy
         prepared = _Prepared(scan=scan, selection=selection, chosen=chosen, overrides=overrides)
+        if self.scorer.preprocess.needs_neighbours and not scan.is_color and scan.n_slices > 1:
+            before, after = neighbour_indices(selection.indices, scan.n_slices)
+            for i in (*before, *after):
+                if i not in decoded:
+                    decoded[i] = np.asarray(scan.slices[i], dtype=np.float32)
+            prepared.neighbours = np.stack(
+                [np.stack([decoded[b], decoded[a]]) for b, a in zip(before, after, strict=True)]
+            )
         prepared.timings["load"] = load_seconds
         prepared.timings["select"] = time.perf_counter() - t0 + select_seconds
         prepared.warnings.extend(scan.warnings)
@@ -478,7 +529,7 @@ class Assessor:
         key = input_key(pre, is_color=p.scan.is_color, window=window)
         x = p.built_inputs.get(key)
         if x is None:
-            x = scorer_input(p.chosen, pre, is_color=p.scan.is_color, window=window)
+            x = scorer_input(p.chosen, pre, is_color=p.scan.is_color, window=window, neighbours=p.neighbours)
             p.built_inputs[key] = x
         return x
 
@@ -542,9 +593,10 @@ class Assessor:
         return out
 
     def network_inputs(
-        self, source: str | Path | np.ndarray, **prompts: str | None
+        self, source: str | Path | np.ndarray, *, slices: Sequence[int] | None = None, **prompts: str | None
     ) -> tuple[PromptSet, list[tuple[str, np.ndarray, np.ndarray]]]:
-        """The scorer inputs the runtime would build for ``source``: ``(prompts, [(type, slices, prompt)])``.
+        """The scorer inputs the runtime would build for ``source``: ``(prompts, [(type, slices, prompt)])``;
+        ``slices`` picks the slices instead of the salient rule (as :meth:`score_slices`).
 
         Training on a user's manifest and the evaluation ablations use this, so they see what scoring sees.
         """
@@ -555,7 +607,8 @@ class Assessor:
             if isinstance(source, np.ndarray)
             else load_scan(source, limits=self.limits)
         )
-        prepared = self._prepare(scan, overrides, time.perf_counter() - start)
+        selection = None if slices is None else _given_selection(scan, slices)
+        prepared = self._prepare(scan, overrides, time.perf_counter() - start, selection)
         feeds = self._feeds(prepared, self._classify([prepared])[0])
         assert prepared.prompts is not None  # set by _feeds
         return prepared.prompts, [(tp.value, x, vec) for tp, x, vec in feeds]

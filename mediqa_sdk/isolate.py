@@ -173,15 +173,23 @@ def decode_source(
     modality: str | None = None,
     series: str | None = None,
     reader: Reader | None = None,
+    neighbours: bool = False,
 ) -> Decoded:
-    """Read ``source`` and decode its salient slices (what the worker does, callable in-process too)."""
+    """Read ``source`` and decode its salient slices (what the worker does, callable in-process too); with
+    ``neighbours`` also the slice before and after each (a scorer whose channels read them)."""
     import numpy as np
+
+    from .preprocess import neighbour_indices
 
     t0 = time.perf_counter()
     scan = (reader or _default_reader)(source, limits, series)
     t1 = time.perf_counter()
     selection = choose_slices(scan, salient, modality)
-    kept = {i: _compact(np.asarray(scan.slices[i], dtype=np.float32)) for i in sorted(set(selection.indices))}
+    wanted = set(selection.indices)
+    if neighbours:
+        for side in neighbour_indices(selection.indices, scan.n_slices):
+            wanted.update(side)
+    kept = {i: _compact(np.asarray(scan.slices[i], dtype=np.float32)) for i in sorted(wanted)}
     stub = replace(scan, slices=KeptSlices(tuple(scan.slices.shape), kept))
     return Decoded(stub, selection, t1 - t0, time.perf_counter() - t1)
 
@@ -242,9 +250,10 @@ def _worker_main(requests: Any, replies: Any, memory_bytes: int) -> None:
             return
         if request is None:
             return
-        source, limits, salient, modality, series, reader = request
+        source, limits, salient, modality, series, reader, neighbours = request
         try:
-            reply: tuple[str, Any] = ("ok", decode_source(source, limits, salient, modality, series, reader))
+            decoded = decode_source(source, limits, salient, modality, series, reader, neighbours)
+            reply: tuple[str, Any] = ("ok", decoded)
         except MemoryError:
             reply = (
                 "error",
@@ -380,12 +389,16 @@ class IsolatedReader:
         isolation: memory ceiling, timeout, reader.
         limits: the size ceilings the readers check from headers.
         salient: the scorer's salient-slice rule.
+        neighbours: also decode the slices next to the salient ones (a scorer whose channels read them).
     """
 
-    def __init__(self, isolation: Isolation, limits: ReadLimits, salient: SalientSpec) -> None:
+    def __init__(
+        self, isolation: Isolation, limits: ReadLimits, salient: SalientSpec, neighbours: bool = False
+    ) -> None:
         self.isolation = isolation
         self.limits = limits
         self.salient = salient
+        self.neighbours = neighbours
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         self.restarts = 0
@@ -417,7 +430,15 @@ class IsolatedReader:
                 timed out.
         """
         label = _label(source)
-        request = (source, self.limits, self.salient, modality, series, self.isolation.reader)
+        request = (
+            source,
+            self.limits,
+            self.salient,
+            modality,
+            series,
+            self.isolation.reader,
+            self.neighbours,
+        )
         with self._lock:
             if self._worker is not None and not self._worker.alive():
                 self._stop(kill=True)

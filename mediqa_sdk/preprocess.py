@@ -17,6 +17,7 @@ __all__ = [
     "color_to_unit",
     "crop_to_field",
     "input_key",
+    "neighbour_indices",
     "normalise_percentiles",
     "pad_square",
     "percentile_range",
@@ -122,6 +123,7 @@ def prepare_gray(
     *,
     window: str | None,
     channels: tuple[str, str, str] | None = None,
+    neighbours: np.ndarray | None = None,
 ) -> np.ndarray:
     """Grey slices ``[S, H, W]`` in physical units -> network input ``[S, 3, size, size]``.
 
@@ -131,26 +133,51 @@ def prepare_gray(
         window: CT window name (values in HU), or ``None`` for percentile normalisation (MR, non-HU images).
         channels: channel recipes, default ``pre.gray_channels``: ``"scored"`` = the window, or the
             percentile normalisation when ``window`` is None; ``"percentile"``; ``"hu_wide"`` =
-            ``clip((x - lo) / (hi - lo), 0, 1)`` over ``pre.hu_wide``.
+            ``clip((x - lo) / (hi - lo), 0, 1)`` over ``pre.hu_wide``; ``"scored_prev"`` /
+            ``"scored_next"`` = the scored recipe of ``neighbours[:, 0]`` / ``neighbours[:, 1]`` (with the
+            chosen slices' percentile bounds, so a neighbour differs only by what differs in the volume).
+        neighbours: ``[S, 2, H, W]`` the slices before and after each chosen one along the acquisition axis;
+            ``None`` (a 2D image): the neighbour channels hold the channel's normalisation mean, i.e. 0 at
+            the network input, so "no neighbour" differs from "a neighbour equal to the slice" (which is
+            what thick or overlapping slices look like).
     """
     recipes = channels or pre.gray_channels
-    needs_pct = "percentile" in recipes or ("scored" in recipes and window is None)
+    scored = {"scored", "scored_prev", "scored_next"}
+    needs_pct = "percentile" in recipes or (window is None and bool(scored & set(recipes)))
     bounds = percentile_range(slices, *pre.mr_percentiles) if needs_pct else (0.0, 1.0)
     cache: dict[str, np.ndarray] = {}
 
+    def scored_of(images: np.ndarray) -> np.ndarray:
+        if window is not None:
+            center, width = pre.ct_windows[window]
+            return apply_window(images, center, width)
+        return normalise_percentiles(images, bounds)
+
     def channel(recipe: str) -> np.ndarray:
         if recipe not in cache:
-            if recipe == "scored" and window is not None:
-                center, width = pre.ct_windows[window]
-                cache[recipe] = apply_window(slices, center, width)
-            elif recipe in ("scored", "percentile"):
+            if recipe == "scored":
+                cache[recipe] = scored_of(slices)
+            elif recipe in ("scored_prev", "scored_next"):
+                side = 0 if recipe == "scored_prev" else 1
+                assert neighbours is not None  # stacked below as the mean when there are none
+                cache[recipe] = scored_of(neighbours[:, side])
+            elif recipe == "percentile":
                 cache[recipe] = normalise_percentiles(slices, bounds)
             else:  # hu_wide
                 lo, hi = pre.hu_wide
                 cache[recipe] = apply_window(slices, (lo + hi) / 2.0, hi - lo)
         return cache[recipe]
 
-    stacked = np.stack([channel(r) for r in recipes], axis=-1)
+    def absent(recipe: str) -> bool:
+        return neighbours is None and recipe in ("scored_prev", "scored_next")
+
+    stacked = np.stack(
+        [
+            np.full(slices.shape, pre.mean[c], np.float32) if absent(r) else channel(r)
+            for c, r in enumerate(recipes)
+        ],
+        axis=-1,
+    )
     return to_network(stacked, pre)
 
 
@@ -182,12 +209,30 @@ def input_key(pre: Preprocess, *, is_color: bool, window: str | None) -> tuple:
     return ("gray", *common, center_width, pre.gray_channels, pre.mr_percentiles, pre.hu_wide)
 
 
-def scorer_input(slices: np.ndarray, pre: Preprocess, *, is_color: bool, window: str | None) -> np.ndarray:
-    """The scorer's input for slices of one scan (``[S, H, W]`` grey or ``[S, H, W, 3]`` colour).
+def scorer_input(
+    slices: np.ndarray,
+    pre: Preprocess,
+    *,
+    is_color: bool,
+    window: str | None,
+    neighbours: np.ndarray | None = None,
+) -> np.ndarray:
+    """The scorer's input for slices of one scan (``[S, H, W]`` grey or ``[S, H, W, 3]`` colour; grey
+    ``neighbours`` ``[S, 2, H, W]`` for records whose channels read them, see :func:`prepare_gray`).
 
     The runtime and the training code both build network input here, so they cannot drift apart.
     """
-    return prepare_color(slices, pre) if is_color else prepare_gray(slices, pre, window=window)
+    if is_color:
+        return prepare_color(slices, pre)
+    return prepare_gray(slices, pre, window=window, neighbours=neighbours)
+
+
+def neighbour_indices(indices: tuple[int, ...], n_total: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The slices before and after each index along the acquisition axis, clamped to ``0..n_total - 1``
+    (an end slice is its own neighbour on the open side)."""
+    before = tuple(max(i - 1, 0) for i in indices)
+    after = tuple(min(i + 1, n_total - 1) for i in indices)
+    return before, after
 
 
 def classifier_input(slices: np.ndarray, pre: Preprocess, *, is_color: bool) -> np.ndarray:

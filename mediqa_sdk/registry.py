@@ -23,6 +23,8 @@ from typing import Any
 from .errors import RegistryError, UnknownModelError
 
 __all__ = [
+    "GRAY_RECIPES",
+    "NEIGHBOUR_RECIPES",
     "SCHEMA_VERSION",
     "SUPPORTED_CONTRACTS",
     "GradeBand",
@@ -74,7 +76,10 @@ class Preprocess:
         mr_percentiles: ``(low, high)`` percentiles mapped to 0 and 1 for MR and non-HU grey images.
         hu_wide: ``(low, high)`` HU range of the classifier's absolute-intensity channel.
         gray_channels: recipe of each of the 3 channels for grey images: ``"scored"`` (the scoring window
-            or percentile normalisation), ``"percentile"`` or ``"hu_wide"``.
+            or percentile normalisation), ``"percentile"``, ``"hu_wide"``, or ``"scored_prev"`` /
+            ``"scored_next"`` (the scored recipe of the slice before / after along the acquisition axis:
+            through-plane evidence; a 2D image has none: those channels are 0 at the network input; an end
+            slice of a volume is its own neighbour on the open side).
         fundus_crop: crop colour images to the bounding box of the illuminated field before resizing.
     """
 
@@ -88,6 +93,17 @@ class Preprocess:
     hu_wide: tuple[float, float]
     gray_channels: tuple[str, str, str]
     fundus_crop: bool
+
+    @property
+    def needs_neighbours(self) -> bool:
+        """Whether grey input reads the slices next to each chosen one (``scored_prev`` / ``scored_next``)."""
+        return any(c in NEIGHBOUR_RECIPES for c in self.gray_channels)
+
+
+#: channel recipes a record's ``gray_channels`` may name (see :class:`Preprocess`)
+GRAY_RECIPES = ("scored", "percentile", "hu_wide", "scored_prev", "scored_next")
+#: the recipes that read the neighbouring slices
+NEIGHBOUR_RECIPES = ("scored_prev", "scored_next")
 
 
 @dataclass(frozen=True)
@@ -410,8 +426,8 @@ def _parse_preprocess(obj: Mapping[str, Any], where: str) -> Preprocess:
         raise RegistryError(f"{where}: preprocess is incomplete or malformed ({err!r})") from err
     if pre.resize != "pad_square_area":
         raise RegistryError(f"{where}: unknown resize mode {pre.resize!r}")
-    if len(pre.gray_channels) != 3 or not set(pre.gray_channels) <= {"scored", "percentile", "hu_wide"}:
-        raise RegistryError(f"{where}: gray_channels must name 3 of scored/percentile/hu_wide")
+    if len(pre.gray_channels) != 3 or not set(pre.gray_channels) <= set(GRAY_RECIPES):
+        raise RegistryError(f"{where}: gray_channels must name 3 of {'/'.join(GRAY_RECIPES)}")
     if any(s <= 0 for s in pre.std) or any(w <= 0 for _, w in pre.ct_windows.values()):
         raise RegistryError(f"{where}: std and window widths must be positive")
     bad = {w for ws in pre.ct_region_windows.values() for w in ws} - set(pre.ct_windows)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
+
+from mediqa_sdk.registry import GRAY_RECIPES
 
 __all__ = ["train_group"]
 
@@ -37,6 +40,13 @@ def _common(f):
     f = click.option("--max-steps", type=int, default=100_000, show_default=True)(f)
     f = click.option("--lr", type=float, default=3e-4, show_default=True)(f)
     f = click.option("--batch-size", type=int, default=16, show_default=True, help="2D images per batch.")(f)
+    f = click.option(
+        "--p3d",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.3,
+        show_default=True,
+        help="Share of engine batches that are 3D (2 volumes of 7 salient slices each).",
+    )(f)
     f = click.option("--eval-every", type=int, default=200, show_default=True, help="Steps between evals.")(f)
     f = click.option("--patience", type=int, default=6, show_default=True, help="Evals without gain.")(f)
     f = click.option("--seed", type=int, default=0, show_default=True)(f)
@@ -54,6 +64,7 @@ def _run(
     data: str | None,
     paired: float = 0.0,
     series: float = 0.0,
+    gray_channels: tuple[str, ...] = (),
     **kw,
 ) -> None:
     import torch
@@ -82,11 +93,18 @@ def _run(
         data=data,
         rank_weight=float(kw.get("rank_weight", 0.0)),
         physics_weight=float(kw.get("physics_weight", 0.0)),
-        extra=({"paired": paired} if paired else {}) | ({"series": series} if series else {}),
+        extra=({"paired": paired} if paired else {})
+        | ({"series": series} if series else {})
+        | ({"gray_channels": list(gray_channels)} if gray_channels else {})
+        | {"p3d": kw["p3d"]},
     )
     registry = load_registry()
-    record = registry.get(None, "classifier" if stage == "classifier" else "scorer")
     task = "classifier" if stage == "classifier" else "scorer"
+    named = init is not None and not Path(init).is_file() and init in registry.models
+    record = registry.models[init] if named else registry.get(None, task)  # a named scorer: its own record
+    channels = gray_channels or _checkpoint_channels(init)
+    if channels:  # the model is trained on other grey channels than the default scorer's
+        record = replace(record, preprocess=replace(record.preprocess, gray_channels=tuple(channels)))
     if data:
         from .manifests import read_manifest, split_entries
 
@@ -103,7 +121,13 @@ def _run(
     else:
         bs, seed = kw["batch_size"], kw["seed"]
         spec = StreamSpec(
-            task=task, split="train", batch_size=bs, seed=seed, paired_fraction=paired, series_fraction=series
+            task=task,
+            split="train",
+            batch_size=bs,
+            seed=seed,
+            paired_fraction=paired,
+            series_fraction=series,
+            p3d=kw["p3d"],
         )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
@@ -113,7 +137,10 @@ def _run(
         n_3d = 0 if stage == "classifier" else kw["val_3d"]
         kind = "-paired" if paired else ""
         sources = ",".join(sorted(k for k, v in load_splits().items() if v == "val"))
-        tag = hashlib.sha256(sources.encode()).hexdigest()[:8]  # a new split makes a new set
+        # a new split or other grey channels make a new set
+        tag = hashlib.sha256(
+            (sources + "|" + ",".join(record.preprocess.gray_channels)).encode()
+        ).hexdigest()[:8]
         name = f".val-v2-{task}{kind}-{kw['val_2d']}-{n_3d}-{val_spec.seed}-{tag}.pt"
         cache = Path(kw["out_dir"]).parent / name
         if cache.is_file():
@@ -133,6 +160,16 @@ def _run(
     )
 
 
+def _checkpoint_channels(init: str | None) -> tuple[str, ...]:
+    """The grey channel recipes a checkpoint was trained on (empty: the registry default's, or not a file)."""
+    if not init or not Path(init).is_file():
+        return ()
+    import torch
+
+    raw = torch.load(init, map_location="cpu", weights_only=True).get("config", {})
+    return tuple(raw.get("gray_channels") or ())
+
+
 @click.group(name="train")
 def train_group() -> None:
     """Train the prompt classifier and the MedIQA scorer (needs the [train] extra)."""
@@ -146,12 +183,30 @@ def classifier(config: str, **kw) -> None:
     _run("classifier", config, None, None, **kw)
 
 
+def _gray_channels_option(f):
+    return click.option(
+        "--gray-channels",
+        default=None,
+        help="Grey-image channel recipes, comma-separated (e.g. scored,scored_prev,scored_next: the slices "
+        "before and after each salient slice as through-plane evidence); default: the registry scorer's.",
+    )(f)
+
+
+def _parse_channels(text: str | None) -> tuple[str, ...]:
+    """``--gray-channels`` as a tuple (empty when not given); exits with a one-line error when malformed."""
+    channels = tuple(c.strip() for c in text.split(",")) if text else ()
+    if channels and (len(channels) != 3 or not set(channels) <= set(GRAY_RECIPES)):
+        sys.exit(f"error: --gray-channels {text}: name 3 of {', '.join(GRAY_RECIPES)}")
+    return channels
+
+
 @train_group.command()
 @click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset.")
+@_gray_channels_option
 @_common
-def pretrain(config: str, **kw) -> None:
+def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
-    _run("pretrain", config, None, None, **kw)
+    _run("pretrain", config, None, None, gray_channels=_parse_channels(gray_channels), **kw)
 
 
 @train_group.command()
@@ -196,6 +251,7 @@ def pretrain(config: str, **kw) -> None:
     show_default=True,
     help="Share of paired blocks that are one degradation at several severities (one draw of the fault).",
 )
+@_gray_channels_option
 @_common
 def finetune(
     init: str | None,
@@ -205,9 +261,11 @@ def finetune(
     physics_weight: float,
     paired: float,
     series: float,
+    gray_channels: str | None,
     **kw,
 ) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""
+    channels = _parse_channels(gray_channels)
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     elif not Path(init).is_file():
@@ -227,6 +285,7 @@ def finetune(
         data,
         paired,
         series,
+        channels,
         rank_weight=rank_weight,
         physics_weight=physics_weight,
         **kw,

@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +88,14 @@ def _build(settings: TrainSettings) -> torch.nn.Module:
             from ..export.onnx_import import model_from_registry
 
             model, _ = model_from_registry(settings.init)
+        channels = settings.extra.get("gray_channels")
+        if channels and tuple(channels) != tuple(getattr(model.cfg, "gray_channels", ())):
+            model.cfg = replace(model.cfg, gray_channels=tuple(channels))  # same weights, new grey input
         return model.train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()
-    return build_model(scorer_config(settings.config)).train()
+    channels = tuple(settings.extra.get("gray_channels") or ())
+    return build_model(scorer_config(settings.config, gray_channels=channels)).train()
 
 
 def rank_loss(score: torch.Tensor, target: torch.Tensor, group: torch.Tensor) -> torch.Tensor:

@@ -111,7 +111,7 @@ class EngineBatches(IterableDataset):  # type: ignore[type-arg]
         info = get_worker_info()
         seed = spec.seed * 1009 + (info.id if info is not None else 0)
         rng = np.random.default_rng(seed)
-        kw = _engine_options(spec)
+        kw = _engine_options(spec) | {"neighbours": self.record.preprocess.needs_neighbours}
         paired = spec.paired_fraction > 0
         gen2d = iter_samples(spec.split, "2d", seed=seed, **kw)  # type: ignore[arg-type]
         use3d = spec.task != "classifier" and spec.p3d > 0
@@ -142,7 +142,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
 def fixed_batches(spec: StreamSpec, record: ModelRecord, n_2d: int, n_3d: int) -> list[Batch]:
     """A fixed, seeded validation set: ``n_2d`` 2D samples and ``n_3d`` 3D samples, in batches."""
     rng = np.random.default_rng(spec.seed)
-    kw = _engine_options(spec)
+    kw = _engine_options(spec) | {"neighbours": record.preprocess.needs_neighbours}
     batches: list[Batch] = []
     two = list(iter_samples(spec.split, "2d", seed=spec.seed, n=n_2d, **kw))  # type: ignore[arg-type]
     for i in range(0, len(two), spec.batch_size):

@@ -64,7 +64,7 @@ def scorer_arrays(sample: Sample, record: ModelRecord, score: float | None = Non
     """Network arrays of ``sample`` for a scorer described by ``record`` (engine samples are in HU)."""
     stack, is_color = slices_of(sample)
     window = scoring_window(record.preprocess, sample.modality, sample.type, values_in_hu=True)
-    x = scorer_input(stack, record.preprocess, is_color=is_color, window=window)
+    x = scorer_input(stack, record.preprocess, is_color=is_color, window=window, neighbours=sample.neighbours)
     prompt = encode_prompt(record.vocabulary, sample.dim, sample.modality, sample.region, sample.type)
     physics = np.array([sample.physics.get(p.name, 0.0) for p in record.physics], np.float32)
     mask = np.array([bool(sample.physics_valid.get(p.name, False)) for p in record.physics], bool)

@@ -37,6 +37,20 @@ def test_train_and_export_commands_are_reachable():
     assert "--data" in runner.invoke(main, ["train", "finetune", "--help"]).output
 
 
+def test_a_malformed_gray_channels_option_is_one_line_and_exits_non_zero(tmp_path):
+    runner = CliRunner()
+    for stage in ("pretrain", "finetune"):
+        res = runner.invoke(
+            main, ["train", stage, "--gray-channels", "scored,above", "--out", str(tmp_path / stage)]
+        )
+        assert res.exit_code != 0
+        recipes = "scored, percentile, hu_wide, scored_prev, scored_next"
+        assert res.output.strip().splitlines() == [
+            f"error: --gray-channels scored,above: name 3 of {recipes}"
+        ]
+        assert not (tmp_path / stage).exists()  # nothing started
+
+
 def test_heldout_benchmark_scores_through_the_runtime(real_data):
     from mediqa_sdk.export.heldout import LEVELS, evaluate_heldout, summarise
 

@@ -50,3 +50,50 @@ def test_write_set_and_cli(tmp_path: Path) -> None:
     assert all((tmp_path / r["path"]).exists() and r["split"] == "test" for r in rows)
     listing = CliRunner().invoke(data_group, ["catalogue"])
     assert listing.exit_code == 0 and "phantom:ct_chest" in listing.output
+
+
+def test_3d_samples_carry_their_degraded_neighbours() -> None:
+    from mediqa_sdk.export.heldout import sample_volume
+    from mediqa_sdk.train.data.degrade.ct import ct_slice_thickness
+    from mediqa_sdk.train.data.generator import make_phantom, make_sample
+
+    src = make_phantom("ct_abdomen", 900_001, 24)
+    rng = np.random.default_rng(0)
+    clean = make_sample(src, "3d", None, rng, type_="soft_window", neighbours=True)
+    idx = np.asarray(clean.slice_indices)
+    assert clean.neighbours is not None and clean.neighbours.shape == (7, 2, *clean.image.shape[1:])
+    np.testing.assert_array_equal(clean.neighbours[:, 0], src.volume[np.maximum(idx - 1, 0)])
+    np.testing.assert_array_equal(clean.neighbours[:, 1], src.volume[np.minimum(idx + 1, 23)])
+    # a through-plane fault: the neighbours are the thick volume's, not the thin source's
+    thick = make_sample(
+        src,
+        "3d",
+        "ct_slice_thickness",
+        rng,
+        param=9.0,
+        type_="soft_window",
+        indices=tuple(idx),
+        neighbours=True,
+    )
+    ctx = src.context()
+    ref = ct_slice_thickness(
+        src.volume, 9.0, spacing_mm=ctx.spacing_z_mm, source_thickness_mm=ctx.thickness_mm
+    )
+    np.testing.assert_allclose(thick.image, ref[idx], atol=1e-4)
+    assert np.abs(thick.image - clean.image).max() > 1.0
+    np.testing.assert_allclose(thick.neighbours[:, 0], ref[np.maximum(idx - 1, 0)], atol=1e-4)
+    # a per-slice fault reaches the neighbours with their own noise; labels come from the chosen slices
+    dose = make_sample(
+        src, "3d", "ct_dose", rng, param=20.0, type_="soft_window", indices=tuple(idx), neighbours=True
+    )
+    assert dose.pseudo_mos < 1.0
+    noise = dose.neighbours - np.stack([clean.neighbours[:, 0], clean.neighbours[:, 1]], axis=1)
+    assert noise.std() > 5.0 and not np.allclose(noise[:, 0], noise[:, 1])
+    # what the runtime is given: the chosen slice is the middle of each run of three
+    stack = sample_volume(dose)
+    assert stack.shape == (21, *dose.image.shape[1:])
+    np.testing.assert_array_equal(stack[1::3], dose.image)
+    np.testing.assert_array_equal(stack[0::3], dose.neighbours[:, 0])
+    # 2D samples and samples made without neighbours have none
+    assert make_sample(src, "2d", None, rng, neighbours=True).neighbours is None
+    assert make_sample(src, "3d", None, rng).neighbours is None

@@ -210,3 +210,23 @@ def test_the_shipped_scorer_can_be_fine_tuned_from_its_graph(tmp_path):
     assert float(score[0]) == pytest.approx(float(runtime[0]), abs=1e-5)
     with pytest.raises(WeightImportError, match="mediqa models"):
         model_from_registry("no-such-model")
+
+
+def test_a_model_trained_on_neighbour_channels_carries_them_into_its_record(tiny, tiny_onnx, tmp_path):
+    from mediqa_sdk.train.loop import TrainSettings, _build
+
+    through = ("scored", "scored_prev", "scored_next")
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(tiny, ckpt)
+    settings = TrainSettings(
+        stage="finetune", out_dir=str(tmp_path), init=str(ckpt), extra={"gray_channels": through}
+    )
+    model = _build(settings)
+    assert model.cfg.gray_channels == through  # same weights, new grey input
+    for key, value in tiny.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+    record = build_record(tiny_onnx, name="tiny-through", version="0.1.0", config=model.cfg.to_dict())
+    assert record["preprocess"]["gray_channels"] == list(through)
+    plain = build_record(tiny_onnx, name="tiny-plain", version="0.1.0", config=tiny.cfg.to_dict())
+    default = load_registry().get(None, "scorer").preprocess.gray_channels
+    assert tuple(plain["preprocess"]["gray_channels"]) == default

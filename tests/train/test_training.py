@@ -56,6 +56,35 @@ def test_training_tensors_equal_what_the_runtime_feeds(assessor, registry):
     np.testing.assert_array_equal(arrays.slices, feeds[0][1])
 
 
+def test_neighbour_channels_in_training_equal_what_the_runtime_feeds(registry, tmp_path):
+    from dataclasses import replace
+
+    from mediqa_sdk.export.heldout import sample_volume
+
+    from mediqa_sdk import Assessor
+    from mediqa_sdk.registry import read_registry_json, registry_path
+
+    through = ("scored", "scored_prev", "scored_next")
+    raw = read_registry_json(registry_path())
+    for rec in raw["models"]:
+        if rec["name"] == raw["defaults"]["scorer"]:
+            rec["preprocess"]["gray_channels"] = list(through)
+    (tmp_path / "models.json").write_text(json.dumps(raw))
+    base = registry.get(None, "scorer")
+    record = replace(base, preprocess=replace(base.preprocess, gray_channels=through))
+    vol = ct_volume(n_slices=27)[3:24]  # 21 body slices: the salient ones are the middle of each three
+    sample = replace(
+        _sample(vol[1::3], "3d", "ct", "chest", "lung_window"),
+        neighbours=np.stack([vol[0::3], vol[2::3]], axis=1),
+    )
+    arrays = scorer_arrays(sample, record)
+    assessor = Assessor(registry=tmp_path / "models.json", device="cpu")
+    np.testing.assert_array_equal(sample_volume(sample), vol)
+    _, feeds = assessor.network_inputs(vol, modality="ct", region="chest", type="lung_window")
+    np.testing.assert_array_equal(arrays.slices, feeds[0][1])
+    assert not np.array_equal(arrays.slices[:, 0], arrays.slices[:, 1])
+
+
 def test_classifier_labels_and_ct_type_mask(registry):
     record = registry.get(None, "classifier")
     rng = np.random.default_rng(0)

@@ -90,6 +90,8 @@ class Sample:
             degradations ``degradation`` is ``"a+b"`` (in the order applied) and ``param``/``unit`` are a's.
         pixel_mm: in-plane pixel size; slice_indices: slices of the source volume used.
         degradations: every ``(family, param, unit)`` applied, in order (empty when clean).
+        neighbours: 3D samples made with ``neighbours=True``: ``[7, 2, H, W]`` the slices before and after
+            each one along the volume's axis, degraded with the same draw (``None`` otherwise).
     """
 
     image: np.ndarray
@@ -110,6 +112,7 @@ class Sample:
     pixel_mm: float
     slice_indices: tuple[int, ...] = field(default=())
     degradations: tuple[tuple[str, float, str], ...] = field(default=())
+    neighbours: np.ndarray | None = field(default=None, repr=False)
 
     def _what(self) -> str:
         if not self.degradations:
@@ -317,17 +320,27 @@ def make_sample(
     indices: tuple[int, ...] | None = None,
     second: str | None = None,
     second_param: float | None = None,
+    neighbours: bool = False,
 ) -> Sample:
     """Degrade slices of ``src`` with ``family`` (``None`` = clean), optionally also ``second``, and label.
 
     Two families are applied in the order of their ``stage`` (volume, object, noise, reconstruction); a
     physics family among them sets the physics label. The pseudo-MOS is computed on the combined image
     with the two families' calibrations mixed by each one's share of the distortion
-    (``w_first = d(first only) / d(both)``).
+    (``w_first = d(first only) / d(both)``). With ``neighbours`` (3D only) the slices before and after each
+    chosen one are degraded in the same call, interleaved ``(i - 1, i, i + 1)``, and kept in
+    :attr:`Sample.neighbours` (labels still come from the chosen slices alone).
     """
     type_ = type_ or str(rng.choice(src.types))
     idx = indices or select_slices(src.valid, dim, rng)
     ctx = src.context()
+    with_context = neighbours and dim == "3d" and src.volume.shape[0] > 1
+    if with_context:
+        n = src.volume.shape[0]
+        rows = [j for i in idx for j in (max(i - 1, 0), i, min(i + 1, n - 1))]
+        centre = slice(1, None, 3)
+    else:
+        rows, centre = list(idx), slice(None)
     clean = src.volume[list(idx)]
     todo: list[tuple[str, float | None]] = []
     if family is not None:
@@ -336,21 +349,23 @@ def make_sample(
             todo.append((second, second_param))
     todo.sort(key=lambda fp: FAMILIES[fp[0]].stage)
     applied: list[tuple[str, float]] = []
-    degraded = clean.copy()
+    work = src.volume[rows].copy()  # the chosen slices, with their neighbours when asked for
     first_loss = 0.0
     for k, (name, value) in enumerate(todo):
         spec = FAMILIES[name]
         val = float(value) if value is not None else sample_param(spec, rng, ctx)
         if spec.volume:  # through-plane: on the whole volume (always the first, stage 0)
-            degraded = apply_degradation(name, src.volume, val, rng, ctx)[list(idx)]
+            work = apply_degradation(name, src.volume, val, rng, ctx)[rows]
         else:
-            degraded = apply_degradation(name, degraded, val, rng, ctx)
+            work = apply_degradation(name, work, val, rng, ctx)
         if name == "ct_slice_thickness":
             ctx = replace(ctx, thickness_mm=val)
         applied.append((name, val))
         if k == 0 and len(todo) > 1:
-            first_loss = labels.fidelity_loss(degraded, clean, src.modality, type_, is_stack=True)
-    degraded = degraded.astype(np.float32)
+            first_loss = labels.fidelity_loss(work[centre], clean, src.modality, type_, is_stack=True)
+    work = work.astype(np.float32)
+    degraded = work[centre]
+    context = np.stack([work[0::3], work[2::3]], axis=1) if with_context else None
     is_stack = dim == "3d"
     mix: dict[str, float] | str | None = applied[0][0] if applied else None
     if len(applied) == 2:
@@ -381,6 +396,7 @@ def make_sample(
         src.pixel_mm,
         tuple(idx),
         steps,
+        context,
     )
 
 
@@ -399,6 +415,7 @@ def iter_samples(
     combo_fraction: float = 0.15,
     paired_fraction: float = 0.0,
     series_fraction: float = 0.0,
+    neighbours: bool = False,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -421,6 +438,7 @@ def iter_samples(
         series_fraction: probability that a paired block is a *series*: its degraded versions are one family
             at different severities with one draw of the fault (motion path, noise pattern), so that only
             the severity changes along it.
+        neighbours: 3D samples carry the degraded slices next to their chosen ones (:func:`make_sample`).
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
@@ -456,7 +474,9 @@ def iter_samples(
             if series is not None and k > 0:
                 param = sample_param(FAMILIES[series], rng, src.context())
                 fault = np.random.default_rng([seed, split_code, block, 3])  # the same draw for every version
-                yield make_sample(src, kind, series, fault, param=param, indices=indices, type_=type_)
+                yield make_sample(
+                    src, kind, series, fault, param=param, indices=indices, type_=type_, neighbours=neighbours
+                )
                 count += 1
                 continue
             clean = not options or (paired and k == 0) or rng.random() < clean_fraction
@@ -464,6 +484,8 @@ def iter_samples(
             second = None
             if family is not None and len(options) > 1 and rng.random() < combo_fraction:
                 second = str(rng.choice([f for f in options if f != family]))
-            yield make_sample(src, kind, family, rng, second=second, indices=indices, type_=type_)
+            yield make_sample(
+                src, kind, family, rng, second=second, indices=indices, type_=type_, neighbours=neighbours
+            )
             count += 1
         block += 1

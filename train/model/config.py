@@ -92,6 +92,9 @@ class ScorerConfig:
         window: Swin window side (must divide the grid).
         tab_blocks, tab_heads: transposed-attention blocks before each stage, and their channel-head count.
         head_hidden: hidden width of the score and weight branches.
+        gray_channels: the grey-image channel recipes the model is trained on, written into its registry
+            record's preprocessing (e.g. ``("scored", "scored_prev", "scored_next")`` for through-plane
+            input; empty: the recipes of the registry's default scorer).
     """
 
     name: str
@@ -107,6 +110,7 @@ class ScorerConfig:
     prompt_dim: int = PROMPT_DIM
     n_physics: int = N_PHYSICS
     image_size: int = IMAGE_SIZE
+    gray_channels: tuple[str, ...] = ()
     task: str = field(default="scorer", init=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +121,8 @@ class ScorerConfig:
             raise ValueError(f"{self.name}: Swin dims {self.dims} not divisible by heads {self.swin_heads}")
         if self.backbone.out_channels % self.tab_heads or self.dims[0] % self.tab_heads:
             raise ValueError(f"{self.name}: TAB heads {self.tab_heads} must divide the channel counts")
+        if self.gray_channels and len(self.gray_channels) != 3:
+            raise ValueError(f"{self.name}: gray_channels must name 3 recipes, got {self.gray_channels}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""

@@ -67,17 +67,18 @@ class HeldoutImage:
 
     @property
     def runtime_input(self) -> np.ndarray:
-        """What the runtime is given: the image, or a 3D image's 21 slices ``(i - 1, i, i + 1)`` per chosen
-        ``i``, scored on :attr:`runtime_slices` (so the neighbours are the degraded neighbours)."""
-        if self.neighbours is None:
-            return self.image
-        stacked = np.stack([self.neighbours[:, 0], self.image, self.neighbours[:, 1]], axis=1)
-        return stacked.reshape(-1, *self.image.shape[1:])
+        """What the runtime is given: the image, or a 3D image with its degraded neighbours
+        (:func:`mediqa_sdk.export.heldout.with_neighbours`), scored on :attr:`runtime_slices`."""
+        from mediqa_sdk.export.heldout import with_neighbours
+
+        return self.image if self.neighbours is None else with_neighbours(self.image, self.neighbours)
 
     @property
     def runtime_slices(self) -> tuple[int, ...] | None:
         """The slices of :attr:`runtime_input` to score (``None``: the salient rule's)."""
-        return None if self.neighbours is None else tuple(range(1, 3 * len(self.image), 3))
+        from mediqa_sdk.export.heldout import middle_slices
+
+        return None if self.neighbours is None else middle_slices(len(self.image))
 
     @property
     def downstream(self) -> str:

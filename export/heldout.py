@@ -43,8 +43,10 @@ __all__ = [
     "classifier_accuracy",
     "evaluate_heldout",
     "heldout_command",
+    "middle_slices",
     "sample_volume",
     "summarise",
+    "with_neighbours",
 ]
 
 #: severities per family, mildest first (physical units of the family's parameter)
@@ -83,23 +85,30 @@ class HeldoutRow:
     physics_value: float | None
 
 
+def with_neighbours(image: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Slices ``[S, H, W]`` and their neighbours ``[S, 2, H, W]`` as one volume of ``3 S`` slices
+    ``(i - 1, i, i + 1)`` per slice ``i``; the slices themselves are :func:`middle_slices`."""
+    return np.stack([neighbours[:, 0], image, neighbours[:, 1]], axis=1).reshape(-1, *image.shape[1:])
+
+
+def middle_slices(n: int) -> tuple[int, ...]:
+    """Where the ``n`` slices lie in :func:`with_neighbours`'s volume: the middle of each run of three."""
+    return tuple(range(1, 3 * n, 3))
+
+
 def sample_volume(sample: Sample) -> np.ndarray:
-    """What the runtime is given for ``sample``: its image, or for a 3D sample with neighbours the 21 slices
-    ``(i - 1, i, i + 1)`` of each chosen ``i`` in order, scored on the middle of each run of three (so the
-    neighbours the scorer reads are the degraded neighbours)."""
-    if sample.neighbours is None:
-        return sample.image
-    before, after = sample.neighbours[:, 0], sample.neighbours[:, 1]
-    return np.stack([before, sample.image, after], axis=1).reshape(-1, *sample.image.shape[1:])
+    """What the runtime is given for ``sample``: its image, or for a 3D sample with neighbours the volume of
+    :func:`with_neighbours`, scored on its :func:`middle_slices` (so the neighbours the scorer reads are the
+    degraded neighbours)."""
+    return sample.image if sample.neighbours is None else with_neighbours(sample.image, sample.neighbours)
 
 
 def _score_sample(assessor: Assessor, sample: Sample, prompts: dict[str, str]) -> QualityResult:
-    """Score ``sample`` through the runtime: a 3D sample with neighbours on the slices it was labelled on,
-    the middle of each run of three of :func:`sample_volume` (a degradation can change which slices the
-    salient rule counts as foreground)."""
+    """Score ``sample`` through the runtime: a 3D sample with neighbours on the slices it was labelled on
+    (not the salient rule's: a degradation can change which slices it counts as foreground)."""
     if sample.neighbours is None:
         return assessor.score(sample.image, **prompts)
-    return assessor.score_slices(sample_volume(sample), range(1, 3 * len(sample.image), 3), **prompts)
+    return assessor.score_slices(sample_volume(sample), middle_slices(len(sample.image)), **prompts)
 
 
 def family_group(modality: str, region: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .registry import Preprocess
+from .registry import NEIGHBOUR_RECIPES, Preprocess
 
 __all__ = [
     "apply_window",
@@ -142,7 +142,7 @@ def prepare_gray(
             what thick or overlapping slices look like).
     """
     recipes = channels or pre.gray_channels
-    scored = {"scored", "scored_prev", "scored_next"}
+    scored = {"scored", *NEIGHBOUR_RECIPES}
     needs_pct = "percentile" in recipes or (window is None and bool(scored & set(recipes)))
     bounds = percentile_range(slices, *pre.mr_percentiles) if needs_pct else (0.0, 1.0)
     cache: dict[str, np.ndarray] = {}
@@ -157,7 +157,7 @@ def prepare_gray(
         if recipe not in cache:
             if recipe == "scored":
                 cache[recipe] = scored_of(slices)
-            elif recipe in ("scored_prev", "scored_next"):
+            elif recipe in NEIGHBOUR_RECIPES:
                 side = 0 if recipe == "scored_prev" else 1
                 assert neighbours is not None  # stacked below as the mean when there are none
                 cache[recipe] = scored_of(neighbours[:, side])
@@ -169,7 +169,7 @@ def prepare_gray(
         return cache[recipe]
 
     def absent(recipe: str) -> bool:
-        return neighbours is None and recipe in ("scored_prev", "scored_next")
+        return neighbours is None and recipe in NEIGHBOUR_RECIPES
 
     stacked = np.stack(
         [

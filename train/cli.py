@@ -21,6 +21,8 @@ import click
 
 from mediqa_sdk.registry import GRAY_RECIPES
 
+from .precision import PRECISIONS, choose_precision
+
 __all__ = ["train_group"]
 
 
@@ -51,7 +53,14 @@ def _common(f):
     f = click.option("--patience", type=int, default=6, show_default=True, help="Evals without gain.")(f)
     f = click.option("--seed", type=int, default=0, show_default=True)(f)
     f = click.option("--threads", type=int, default=2, show_default=True, help="torch threads.")(f)
-    f = click.option("--fp32", is_flag=True, help="No bf16 autocast.")(f)
+    f = click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default="auto",
+        show_default=True,
+        help="bf16 autocast or fp32; auto times both on this CPU and takes bf16 only where it is faster.",
+    )(f)
+    f = click.option("--fp32", is_flag=True, help="Same as --precision fp32.")(f)
     f = click.option("--resume", is_flag=True, help="Continue from OUT/last.pt.")(f)
     f = click.option("--val-2d", type=int, default=192, show_default=True, help="2D validation samples.")(f)
     return click.option("--val-3d", type=int, default=32, show_default=True, help="3D validation samples.")(f)
@@ -76,6 +85,8 @@ def _run(
     from .loop import TrainSettings, train
     from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches
 
+    precision = choose_precision("fp32" if kw["fp32"] else kw["precision"])
+    click.echo(precision.describe(), err=True)
     settings = TrainSettings(
         stage=stage,
         out_dir=kw["out_dir"],
@@ -87,7 +98,7 @@ def _run(
         eval_every=kw["eval_every"],
         patience=kw["patience"],
         seed=kw["seed"],
-        bf16=not kw["fp32"],
+        bf16=precision.bf16,
         threads=kw["threads"],
         resume=kw["resume"],
         data=data,

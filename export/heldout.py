@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
 __all__ = [
     "LEVELS",
     "HeldoutRow",
+    "SeriesVersion",
     "classifier_accuracy",
     "evaluate_heldout",
     "heldout_command",
+    "heldout_series",
     "middle_slices",
     "sample_volume",
     "summarise",
@@ -120,24 +123,33 @@ def family_group(modality: str, region: str) -> str:
     return "fundus"
 
 
-def evaluate_heldout(
-    registry: str | Path | None = None,
-    model: str | None = None,
-    split: str = "test",
-    seed: int = 0,
-    modalities: tuple[str, ...] | None = None,
-) -> list[HeldoutRow]:
-    """Score every held-out version through the runtime; returns one row per scored image."""
-    from mediqa_sdk import Assessor
+@dataclass(frozen=True)
+class SeriesVersion:
+    """One version of one held-out series: the clean image (severity 0) or a degraded one."""
 
+    group: str
+    source_id: str
+    dim: str
+    family: str
+    severity: int
+    param: float
+    sample: Sample
+    prompts: dict[str, str]
+
+
+def heldout_series(
+    split: str = "test", seed: int = 0, modalities: tuple[str, ...] | None = None
+) -> Iterator[SeriesVersion]:
+    """Every version of every held-out series of ``split`` (see the module docstring), clean first in each.
+
+    The clean version of a source and dimension is one :class:`Sample` object shared by its series.
+    """
     from ..train.data.catalogue import real_sources
     from ..train.data.degrade.registry import FAMILIES
     from ..train.data.generator import load_real, make_sample, select_slices
     from ..train.data.splits import load_splits
 
-    assessor = Assessor(model, registry=registry, device="cpu")
     splits = load_splits()
-    rows: list[HeldoutRow] = []
     for src_info in real_sources():
         if splits.get(src_info.source_id) != split or (modalities and src_info.modality not in modalities):
             continue
@@ -145,8 +157,7 @@ def evaluate_heldout(
         group = family_group(src.modality, src.region)
         dims = ["2d"] if src.modality == "fundus" or src.dim == "2d" else ["3d", "2d"]
         for dim in dims:
-            rng = np.random.default_rng(seed)
-            indices = select_slices(src.valid, dim, rng)
+            indices = select_slices(src.valid, dim, np.random.default_rng(seed))
             type_ = src.types[0]
             prompts: dict[str, str] = {"modality": src.modality, "region": src.region}
             if src.modality == "mr":
@@ -154,13 +165,11 @@ def evaluate_heldout(
             clean = make_sample(
                 src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices, neighbours=True
             )
-            clean_score = _score_sample(assessor, clean, prompts)
             families = [f for f, d in FAMILIES.items() if d.modality == src.modality and f in LEVELS]
             for family in families:
-                spec = FAMILIES[family]
-                if spec.volume and dim == "2d":
+                if FAMILIES[family].volume and dim == "2d":
                     continue
-                versions = [(0, math.nan, clean, clean_score)]
+                yield SeriesVersion(group, src.source_id, dim, family, 0, math.nan, clean, prompts)
                 for k, level in enumerate(LEVELS[family], start=1):
                     sample = make_sample(
                         src,
@@ -174,22 +183,46 @@ def evaluate_heldout(
                     )
                     if np.array_equal(sample.image, clean.image):
                         continue  # a level at or above the source's own value (e.g. its dose): not degraded
-                    versions.append((k, level, sample, _score_sample(assessor, sample, prompts)))
-                for severity, level, sample, result in versions:
-                    phys = next((p.value for p in result.physics if p.name == spec.physics), None)
-                    rows.append(
-                        HeldoutRow(
-                            group,
-                            src.source_id,
-                            dim,
-                            family,
-                            severity,
-                            level,
-                            result.score,
-                            float(sample.pseudo_mos),
-                            phys,
-                        )
-                    )
+                    yield SeriesVersion(group, src.source_id, dim, family, k, level, sample, prompts)
+
+
+def evaluate_heldout(
+    registry: str | Path | None = None,
+    model: str | None = None,
+    split: str = "test",
+    seed: int = 0,
+    modalities: tuple[str, ...] | None = None,
+) -> list[HeldoutRow]:
+    """Score every held-out version through the runtime; returns one row per scored image."""
+    from mediqa_sdk import Assessor
+
+    from ..train.data.degrade.registry import FAMILIES
+
+    assessor = Assessor(model, registry=registry, device="cpu")
+    clean: dict[tuple[str, str], QualityResult] = {}  # a source's clean version is shared by its series
+    rows: list[HeldoutRow] = []
+    for v in heldout_series(split, seed, modalities):
+        if v.severity:
+            result = _score_sample(assessor, v.sample, v.prompts)
+        else:
+            if (v.source_id, v.dim) not in clean:
+                clean[(v.source_id, v.dim)] = _score_sample(assessor, v.sample, v.prompts)
+            result = clean[(v.source_id, v.dim)]
+        name = FAMILIES[v.family].physics
+        phys = next((p.value for p in result.physics if p.name == name), None)
+        rows.append(
+            HeldoutRow(
+                v.group,
+                v.source_id,
+                v.dim,
+                v.family,
+                v.severity,
+                v.param,
+                result.score,
+                float(v.sample.pseudo_mos),
+                phys,
+            )
+        )
     return rows
 
 

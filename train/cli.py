@@ -83,7 +83,7 @@ def _run(
 
     from .data.splits import load_splits
     from .loop import TrainSettings, train
-    from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches
+    from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches, heldout_batches
 
     precision = choose_precision("fp32" if kw["fp32"] else kw["precision"])
     click.echo(precision.describe(), err=True)
@@ -107,6 +107,7 @@ def _run(
         extra=({"paired": paired} if paired else {})
         | ({"series": series} if series else {})
         | ({"gray_channels": list(gray_channels)} if gray_channels else {})
+        | ({"select": "heldout"} if kw.get("select") == "heldout" else {})
         | {"p3d": kw["p3d"]},
     )
     registry = load_registry()
@@ -152,14 +153,22 @@ def _run(
         tag = hashlib.sha256(
             (sources + "|" + ",".join(record.preprocess.gray_channels)).encode()
         ).hexdigest()[:8]
-        name = f".val-v2-{task}{kind}-{kw['val_2d']}-{n_3d}-{val_spec.seed}-{tag}.pt"
+        heldout = kw.get("select") == "heldout"
+        name = (
+            f".val-heldout-{tag}.pt"
+            if heldout
+            else f".val-v2-{task}{kind}-{kw['val_2d']}-{n_3d}-{val_spec.seed}-{tag}.pt"
+        )
         cache = Path(kw["out_dir"]).parent / name
         if cache.is_file():
             val = torch.load(cache, weights_only=True)
             _say(f"validation set: {len(val)} batches from {cache}")
         else:
             _say("building the validation set ...")
-            val = fixed_batches(val_spec, record, kw["val_2d"], n_3d)
+            if heldout:
+                val = heldout_batches("val", record)
+            else:
+                val = fixed_batches(val_spec, record, kw["val_2d"], n_3d)
             cache.parent.mkdir(parents=True, exist_ok=True)
             torch.save(val, cache)
     loader = DataLoader(stream, batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True)
@@ -262,6 +271,14 @@ def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     show_default=True,
     help="Share of paired blocks that are one degradation at several severities (one draw of the fault).",
 )
+@click.option(
+    "--select",
+    type=click.Choice(["engine", "heldout"]),
+    default="engine",
+    show_default=True,
+    help="What validation (early stopping, best.pt) measures: the engine's validation blocks, or the level "
+    "series of the validation split's real scans (mediqa heldout --split val, in torch).",
+)
 @_gray_channels_option
 @_common
 def finetune(
@@ -272,11 +289,14 @@ def finetune(
     physics_weight: float,
     paired: float,
     series: float,
+    select: str,
     gray_channels: str | None,
     **kw,
 ) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""
     channels = _parse_channels(gray_channels)
+    if select == "heldout" and data is not None:
+        sys.exit("error: --select heldout validates on the data engine's real scans, not on --data")
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     elif not Path(init).is_file():
@@ -299,5 +319,6 @@ def finetune(
         channels,
         rank_weight=rank_weight,
         physics_weight=physics_weight,
+        select=select,
         **kw,
     )

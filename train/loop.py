@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -36,6 +37,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 from .metrics import plcc, rmse, srcc
 from .model import build_model, classifier_config, load_checkpoint, save_checkpoint, scorer_config
+from .model.input_channels import DEFAULT_GRAY, remap_input_channels
 
 __all__ = ["TrainReport", "TrainSettings", "evaluate_batches", "train"]
 
@@ -88,9 +90,12 @@ def _build(settings: TrainSettings) -> torch.nn.Module:
             from ..export.onnx_import import model_from_registry
 
             model, _ = model_from_registry(settings.init)
-        channels = settings.extra.get("gray_channels")
-        if channels and tuple(channels) != tuple(getattr(model.cfg, "gray_channels", ())):
-            model.cfg = replace(model.cfg, gray_channels=tuple(channels))  # same weights, new grey input
+        channels = tuple(settings.extra.get("gray_channels") or ())
+        before = tuple(getattr(model.cfg, "gray_channels", ()))
+        if channels and channels != (before or DEFAULT_GRAY):  # new grey input, same function at step 0
+            done = remap_input_channels(model, before, channels)
+            print(f"input channels {list(before or DEFAULT_GRAY)} -> {done}", file=sys.stderr)
+            model.cfg = replace(model.cfg, gray_channels=channels)
         return model.train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()
@@ -153,12 +158,13 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
         acc = {f"acc_{k}": float(np.mean(v)) if v else 0.0 for k, v in hits.items()}
         model.train()
         return {**acc, "metric": float(np.mean(list(acc.values())))}
-    preds, trues, phys_p, phys_t, groups = [], [], [], [], []
+    preds, trues, phys_p, phys_t, groups, families = [], [], [], [], [], []
     for b in batches:
         out = model(b["slices"], b["prompt"])
         preds += out.score.tolist()
         trues += b["score"].tolist()
         groups += b["group"].tolist() if "group" in b else [0] * len(b["score"])
+        families += b["family"].tolist() if "family" in b else [0] * len(b["score"])
         m = b["physics_mask"]
         phys_p += out.physics[m].tolist()
         phys_t += b["physics"][m].tolist()
@@ -168,7 +174,7 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
         "plcc": plcc(np.array(preds), np.array(trues)),
         "rmse": rmse(np.array(preds), np.array(trues)),
     }
-    within = _within_group_srcc(np.array(preds), np.array(trues), np.array(groups))
+    within = _within_group_srcc(np.array(preds), np.array(trues), np.array(groups), np.array(families))
     if within is not None:
         result["srcc_within"] = within
     if phys_p:
@@ -183,14 +189,22 @@ def evaluate_batches(model: torch.nn.Module, batches: Iterable[Batch], stage: st
     return result
 
 
-def _within_group_srcc(pred: np.ndarray, true: np.ndarray, groups: np.ndarray) -> float | None:
-    """Mean SRCC within groups of at least 3 samples with distinct labels (the held-out bar's view)."""
-    values = []
+def _within_group_srcc(
+    pred: np.ndarray, true: np.ndarray, groups: np.ndarray, families: np.ndarray | None = None
+) -> float | None:
+    """Mean SRCC within groups of at least 3 samples with distinct labels (the held-out bar's view).
+
+    With ``families`` (a family id per sample, e.g. CT / MR / fundus), the mean over groups is taken within
+    each family first and then over families, so that a family with few groups weighs as much as one with
+    many.
+    """
+    families = np.zeros(len(groups), np.int64) if families is None else families
+    per_family: dict[int, list[float]] = {}
     for g in np.unique(groups):
         m = groups == g
         if m.sum() >= 3 and np.ptp(true[m]) > 0.02:
-            values.append(srcc(pred[m], true[m]))
-    return float(np.mean(values)) if values else None
+            per_family.setdefault(int(families[m][0]), []).append(srcc(pred[m], true[m]))
+    return float(np.mean([np.mean(v) for v in per_family.values()])) if per_family else None
 
 
 def _lr(step: int, settings: TrainSettings, progress: float) -> float:

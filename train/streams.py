@@ -21,7 +21,14 @@ from .data import Sample, iter_samples
 from .manifests import ManifestEntry
 from .tensors import classifier_arrays, scorer_arrays
 
-__all__ = ["EngineBatches", "ManifestBatches", "collate_classifier", "collate_scorer", "fixed_batches"]
+__all__ = [
+    "EngineBatches",
+    "ManifestBatches",
+    "collate_classifier",
+    "collate_scorer",
+    "fixed_batches",
+    "heldout_batches",
+]
 
 Batch = dict[str, torch.Tensor]
 
@@ -157,6 +164,39 @@ def fixed_batches(spec: StreamSpec, record: ModelRecord, n_2d: int, n_3d: int) -
             batches.append(
                 collate_scorer(three[i : i + spec.batch_3d], record, by_content=spec.paired_fraction > 0)
             )
+    return batches
+
+
+def heldout_batches(
+    split: str,
+    record: ModelRecord,
+    batch_2d: int = 16,
+    batch_3d: int = 2,
+    modalities: tuple[str, ...] | None = None,
+) -> list[Batch]:
+    """The held-out level series of the real scans of ``split`` as validation batches.
+
+    The versions are :func:`mediqa_sdk.export.heldout.heldout_series`'s (the ``mediqa heldout`` benchmark,
+    computed in torch instead of through ONNX); ``score`` is ``1 - severity / 4`` (clean 1), ``group`` the
+    series and ``family`` its reporting group (CT, MR, fundus), so the within-group SRCC of
+    :func:`~mediqa_sdk.train.loop.evaluate_batches` is the benchmark's level SRCC averaged per reporting
+    group and then over groups. A source's clean image is repeated in each of its series.
+    """
+    from ..export.heldout import LEVELS, heldout_series
+
+    buckets: dict[str, list[tuple[Sample, float, str, str]]] = {"2d": [], "3d": []}
+    for v in heldout_series(split, modalities=modalities):
+        label = 1.0 - v.severity / len(LEVELS[v.family])
+        buckets[v.dim].append((v.sample, label, f"{v.source_id}:{v.dim}:{v.family}", v.group))
+    batches: list[Batch] = []
+    for dim, size in (("2d", batch_2d), ("3d", batch_3d)):
+        items = buckets[dim]
+        for i in range(0, len(items), size):
+            chunk = items[i : i + size]
+            batch = collate_scorer([c[0] for c in chunk], record, scores=[c[1] for c in chunk])
+            batch["group"] = torch.tensor([group_id(c[2]) for c in chunk], dtype=torch.int64)
+            batch["family"] = torch.tensor([group_id(c[3]) for c in chunk], dtype=torch.int64)
+            batches.append(batch)
     return batches
 
 

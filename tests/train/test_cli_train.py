@@ -51,6 +51,20 @@ def test_a_malformed_gray_channels_option_is_one_line_and_exits_non_zero(tmp_pat
         assert not (tmp_path / stage).exists()  # nothing started
 
 
+def test_select_heldout_refuses_a_manifest(tmp_path):
+    manifest = tmp_path / "scores.csv"
+    manifest.write_text("path,score\na.png,1\n")
+    res = CliRunner().invoke(
+        main,
+        ["train", "finetune", "--select", "heldout", "--data", str(manifest), "--out", str(tmp_path / "run")],
+    )
+    assert res.exit_code != 0
+    assert res.output.strip().splitlines() == [
+        "error: --select heldout validates on the data engine's real scans, not on --data"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
 def test_heldout_benchmark_scores_through_the_runtime(real_data):
     from mediqa_sdk.export.heldout import LEVELS, evaluate_heldout, summarise
 

@@ -214,6 +214,7 @@ def test_the_shipped_scorer_can_be_fine_tuned_from_its_graph(tmp_path):
 
 def test_a_model_trained_on_neighbour_channels_carries_them_into_its_record(tiny, tiny_onnx, tmp_path):
     from mediqa_sdk.train.loop import TrainSettings, _build
+    from mediqa_sdk.train.model.input_channels import first_input_conv
 
     through = ("scored", "scored_prev", "scored_next")
     ckpt = tmp_path / "tiny.pt"
@@ -222,9 +223,15 @@ def test_a_model_trained_on_neighbour_channels_carries_them_into_its_record(tiny
         stage="finetune", out_dir=str(tmp_path), init=str(ckpt), extra={"gray_channels": through}
     )
     model = _build(settings)
-    assert model.cfg.gray_channels == through  # same weights, new grey input
+    assert model.cfg.gray_channels == through  # new grey input, same function on grey images
+    conv = first_input_conv(model)
+    first = next(k for k, p in model.named_parameters() if p is conv.weight)
     for key, value in tiny.state_dict().items():
-        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+        if key == first:  # the input weights folded onto `scored`, the neighbours start at 0
+            torch.testing.assert_close(model.state_dict()[key][:, 0], value.sum(dim=1))
+            assert model.state_dict()[key][:, 1:].abs().max() == 0
+        else:
+            torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
     record = build_record(tiny_onnx, name="tiny-through", version="0.1.0", config=model.cfg.to_dict())
     assert record["preprocess"]["gray_channels"] == list(through)
     plain = build_record(tiny_onnx, name="tiny-plain", version="0.1.0", config=tiny.cfg.to_dict())

@@ -231,6 +231,35 @@ def test_within_source_srcc_ignores_the_offset_between_sources():
     assert _within_group_srcc(pred, true, np.arange(6)) is None  # no group of 3
 
 
+def test_within_group_srcc_weighs_each_family_alike():
+    from mediqa_sdk.train.loop import _within_group_srcc
+
+    true = np.tile([1.0, 0.5, 0.0], 3)
+    pred = np.array([0.9, 0.5, 0.1, 0.8, 0.4, 0.2, 0.1, 0.5, 0.9])  # two series right, one backwards
+    groups = np.repeat([1, 2, 3], 3)
+    assert _within_group_srcc(pred, true, groups) == pytest.approx(1 / 3)
+    families = np.repeat([7, 7, 8], 3)  # the backwards series is the only one of its family
+    assert _within_group_srcc(pred, true, groups, families) == pytest.approx(0.0)
+
+
+def test_heldout_batches_are_the_level_series_of_the_real_scans(real_data, registry):
+    from mediqa_sdk.export.heldout import LEVELS
+    from mediqa_sdk.train.loop import _within_group_srcc
+    from mediqa_sdk.train.streams import heldout_batches
+
+    record = registry.get(None, "scorer")
+    batches = heldout_batches("val", record, modalities=("fundus",))
+    score = torch.cat([b["score"] for b in batches]).numpy()
+    groups = torch.cat([b["group"] for b in batches]).numpy()
+    n_families = sum(f.startswith("fundus") for f in LEVELS)
+    assert len(np.unique(groups)) == n_families  # one series per family of the one fundus source
+    assert sorted(set(score.round(2))) == [0.0, 0.25, 0.5, 0.75, 1.0]  # clean 1, severity 4 -> 0
+    assert len({int(x) for b in batches for x in b["family"]}) == 1
+    assert batches[0]["slices"].shape[1:] == (1, 3, record.preprocess.size, record.preprocess.size)
+    # a scorer that reads the severity off the label ranks every series right
+    assert _within_group_srcc(score, score, groups) == pytest.approx(1.0)
+
+
 def test_data_engine_constants_match_the_registry(registry):
     from mediqa_sdk.train.data import labels
 

@@ -86,6 +86,7 @@ def _run(
     from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches, heldout_batches
 
     precision = choose_precision("fp32" if kw["fp32"] else kw["precision"])
+    heldout = kw.get("select") == "heldout"  # validate on the real level series of the val split
     click.echo(precision.describe(), err=True)
     settings = TrainSettings(
         stage=stage,
@@ -107,7 +108,7 @@ def _run(
         extra=({"paired": paired} if paired else {})
         | ({"series": series} if series else {})
         | ({"gray_channels": list(gray_channels)} if gray_channels else {})
-        | ({"select": "heldout"} if kw.get("select") == "heldout" else {})
+        | ({"select": "heldout"} if heldout else {})
         | {"p3d": kw["p3d"]},
     )
     registry = load_registry()
@@ -153,7 +154,6 @@ def _run(
         tag = hashlib.sha256(
             (sources + "|" + ",".join(record.preprocess.gray_channels)).encode()
         ).hexdigest()[:8]
-        heldout = kw.get("select") == "heldout"
         name = (
             f".val-heldout-{tag}.pt"
             if heldout

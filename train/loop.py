@@ -37,7 +37,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 from .metrics import plcc, rmse, srcc
 from .model import build_model, classifier_config, load_checkpoint, save_checkpoint, scorer_config
-from .model.input_channels import DEFAULT_GRAY, remap_input_channels
+from .model.input_channels import remap_input_channels
 
 __all__ = ["TrainReport", "TrainSettings", "evaluate_batches", "train"]
 
@@ -84,17 +84,21 @@ class TrainReport:
 
 def _build(settings: TrainSettings) -> torch.nn.Module:
     if settings.init:
+        from mediqa_sdk.registry import load_registry
+
         if Path(settings.init).is_file():
             model, _ = load_checkpoint(settings.init)
+            record = load_registry().get(None, "scorer")  # what an empty gray_channels stands for
         else:  # a registry model: weights recovered from its verified graph (parity-checked)
             from ..export.onnx_import import model_from_registry
 
             model, _ = model_from_registry(settings.init)
+            record = load_registry().models[settings.init]
         channels = tuple(settings.extra.get("gray_channels") or ())
-        before = tuple(getattr(model.cfg, "gray_channels", ()))
-        if channels and channels != (before or DEFAULT_GRAY):  # new grey input, same function at step 0
+        before = tuple(getattr(model.cfg, "gray_channels", ())) or record.preprocess.gray_channels
+        if channels and channels != before:  # new grey input, same function at step 0
             done = remap_input_channels(model, before, channels)
-            print(f"input channels {list(before or DEFAULT_GRAY)} -> {done}", file=sys.stderr)
+            print(f"input channels {list(before)} -> {done}", file=sys.stderr)
             model.cfg = replace(model.cfg, gray_channels=channels)
         return model.train()
     if settings.stage == "classifier":

@@ -26,10 +26,10 @@ def test_fold_keeps_the_function_whatever_the_new_channels_hold() -> None:
     assert weight[:, 1:].abs().max() == 0 and weight[:, 0].abs().max() > 0
 
 
-def test_fold_with_the_default_recipes_written_as_empty() -> None:
+def test_fold_onto_a_middle_channel_reports_each_channel() -> None:
     model = _model()
     w = first_input_conv(model).weight.detach().clone()
-    done = remap_input_channels(model, (), ("scored_prev", "scored", "scored_next"))
+    done = remap_input_channels(model, ("scored",) * 3, ("scored_prev", "scored", "scored_next"))
     torch.testing.assert_close(first_input_conv(model).weight[:, 1], w.sum(dim=1))
     assert done == ["scored_prev: 0", "scored: old 0 + old 1 + old 2", "scored_next: 0"]
 

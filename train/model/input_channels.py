@@ -16,9 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DEFAULT_GRAY", "first_input_conv", "remap_input_channels"]
-
-DEFAULT_GRAY = ("scored", "scored", "scored")
+__all__ = ["first_input_conv", "remap_input_channels"]
 
 
 def first_input_conv(model: nn.Module) -> nn.Conv2d:
@@ -37,8 +35,6 @@ def remap_input_channels(model: nn.Module, old: tuple[str, ...], new: tuple[str,
     whose recipe is not among the old ones start at 0. Raises ``ValueError`` when an old recipe has no
     place among the new ones (the function could not be kept).
     """
-    old = old or DEFAULT_GRAY
-    new = new or DEFAULT_GRAY
     missing = sorted(set(old) - set(new))
     if missing:
         raise ValueError(f"cannot keep the model's function: recipes {missing} are not among {list(new)}")

@@ -1,4 +1,4 @@
-"""``mediqa train classifier|pretrain|finetune``: the committed recipes, one command each.
+"""``mediqa train classifier|pretrain|finetune|interpolate``: the committed recipes, one command each.
 
 The default models are trained by::
 
@@ -127,9 +127,11 @@ def _run(
             f"{manifest.name}: {len(manifest.entries)} entries, scale {manifest.scale}; "
             f"train {len(parts['train'])}, val {len(parts['val'])}, test {len(parts['test'])}"
         )
-        stream = ManifestBatches(parts["train"], kw["batch_size"], kw["seed"])
+        stream = ManifestBatches(parts["train"], kw["batch_size"], kw["seed"], record=record)
         val = list(
-            ManifestBatches(parts["val"] or parts["train"][:8], kw["batch_size"], kw["seed"], loop=False)
+            ManifestBatches(
+                parts["val"] or parts["train"][:8], kw["batch_size"], kw["seed"], loop=False, record=record
+            )
         )
     else:
         bs, seed = kw["batch_size"], kw["seed"]
@@ -188,6 +190,17 @@ def _checkpoint_channels(init: str | None) -> tuple[str, ...]:
 
     raw = torch.load(init, map_location="cpu", weights_only=True).get("config", {})
     return tuple(raw.get("gray_channels") or ())
+
+
+def _check_init(init: str) -> None:
+    """Exit with a one-line error unless ``init`` is a checkpoint file or a scorer of the registry."""
+    if Path(init).is_file():
+        return
+    from mediqa_sdk.registry import load_registry
+
+    record = load_registry().models.get(init)
+    if record is None or record.task != "scorer":
+        sys.exit(f"error: --init {init}: neither a checkpoint file nor a scorer in the registry")
 
 
 @click.group(name="train")
@@ -299,12 +312,8 @@ def finetune(
         sys.exit("error: --select heldout validates on the data engine's real scans, not on --data")
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
-    elif not Path(init).is_file():
-        from mediqa_sdk.registry import load_registry
-
-        record = load_registry().models.get(init)
-        if record is None or record.task != "scorer":
-            sys.exit(f"error: --init {init}: neither a checkpoint file nor a scorer in the registry")
+    else:
+        _check_init(init)
     if data is not None and not Path(data).is_file():
         sys.exit(f"error: {data}: manifest not found")
     if series and not paired:
@@ -322,3 +331,73 @@ def finetune(
         select=select,
         **kw,
     )
+
+
+@train_group.command()
+@click.option(
+    "--init",
+    required=True,
+    help="The model the fine-tune started from: a checkpoint or a registry scorer by name.",
+)
+@click.option(
+    "--finetuned",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The fine-tuned checkpoint (a run's best.pt).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.5,
+    show_default=True,
+    help="Weight of the fine-tune: 0 gives the start model, 1 the fine-tune.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Checkpoint to write (export it with mediqa export checkpoint).",
+)
+def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
+    """Mix a fine-tune with its start model in weight space (WiSE-FT): (1 - alpha) start + alpha fine-tune.
+
+    The start model's input weights are first folded onto the fine-tune's grey channels, as the fine-tune
+    itself began.
+    """
+    from .loop import load_init
+    from .model import load_checkpoint, save_checkpoint
+    from .model.interpolate import interpolate_models
+
+    if not Path(finetuned).is_file():
+        sys.exit(f"error: --finetuned {finetuned}: checkpoint not found")
+    _check_init(init)
+    tuned, provenance = load_checkpoint(finetuned)
+    start = load_init(init, tuple(getattr(tuned.cfg, "gray_channels", ())))
+    if start.cfg.to_dict() != tuned.cfg.to_dict():
+        sys.exit(f"error: {finetuned}: not a fine-tune of {init} (other model configuration)")
+    try:
+        mixed = interpolate_models(start, tuned, alpha)
+    except ValueError as exc:
+        sys.exit(f"error: {finetuned}: {exc}")
+    if Path(init).is_file():
+        start_id = {"checkpoint": init, "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
+    else:
+        from mediqa_sdk.registry import load_registry
+
+        record = load_registry().models[init]
+        start_id = {"name": init, "version": record.version, "sha256": record.sha256}
+    sha = hashlib.sha256(Path(finetuned).read_bytes()).hexdigest()
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        mixed,
+        out_path,
+        provenance={
+            "stage": "interpolate",
+            "alpha": alpha,
+            "start": start_id,
+            "finetuned": {"checkpoint": finetuned, "sha256": sha, "provenance": provenance},
+            "settings": provenance.get("settings", {}),
+        },
+    )
+    _say(f"wrote {out_path}: {1 - alpha:g} x {init} + {alpha:g} x {finetuned}")

@@ -39,7 +39,7 @@ from .metrics import plcc, rmse, srcc
 from .model import build_model, classifier_config, load_checkpoint, save_checkpoint, scorer_config
 from .model.input_channels import remap_input_channels
 
-__all__ = ["TrainReport", "TrainSettings", "evaluate_batches", "train"]
+__all__ = ["TrainReport", "TrainSettings", "evaluate_batches", "load_init", "train"]
 
 Batch = dict[str, torch.Tensor]
 STAGES = ("classifier", "pretrain", "finetune")
@@ -82,25 +82,31 @@ class TrainReport:
     metrics: dict[str, float]
 
 
+def load_init(init: str, channels: tuple[str, ...] = ()) -> torch.nn.Module:
+    """The model a run starts from: checkpoint file ``init`` or the registry scorer named ``init`` (weights
+    read back from its verified graph), its input weights folded onto grey recipes ``channels`` when given
+    and different from its own (:func:`~.model.input_channels.remap_input_channels`); in eval mode."""
+    from mediqa_sdk.registry import load_registry
+
+    if Path(init).is_file():
+        model, _ = load_checkpoint(init)
+        record = load_registry().get(None, "scorer")  # what an empty gray_channels stands for
+    else:  # a registry model: weights recovered from its verified graph (parity-checked)
+        from ..export.onnx_import import model_from_registry
+
+        model, _ = model_from_registry(init)
+        record = load_registry().models[init]
+    before = tuple(getattr(model.cfg, "gray_channels", ())) or record.preprocess.gray_channels
+    if channels and channels != before:  # new grey input, same function
+        done = remap_input_channels(model, before, channels)
+        print(f"input channels {list(before)} -> {done}", file=sys.stderr)
+        model.cfg = replace(model.cfg, gray_channels=channels)
+    return model.eval()
+
+
 def _build(settings: TrainSettings) -> torch.nn.Module:
     if settings.init:
-        from mediqa_sdk.registry import load_registry
-
-        if Path(settings.init).is_file():
-            model, _ = load_checkpoint(settings.init)
-            record = load_registry().get(None, "scorer")  # what an empty gray_channels stands for
-        else:  # a registry model: weights recovered from its verified graph (parity-checked)
-            from ..export.onnx_import import model_from_registry
-
-            model, _ = model_from_registry(settings.init)
-            record = load_registry().models[settings.init]
-        channels = tuple(settings.extra.get("gray_channels") or ())
-        before = tuple(getattr(model.cfg, "gray_channels", ())) or record.preprocess.gray_channels
-        if channels and channels != before:  # new grey input, same function at step 0
-            done = remap_input_channels(model, before, channels)
-            print(f"input channels {list(before)} -> {done}", file=sys.stderr)
-            model.cfg = replace(model.cfg, gray_channels=channels)
-        return model.train()
+        return load_init(settings.init, tuple(settings.extra.get("gray_channels") or ())).train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()
     channels = tuple(settings.extra.get("gray_channels") or ())

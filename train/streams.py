@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from mediqa_sdk.registry import ModelRecord
 from .data import Sample, iter_samples
 from .manifests import ManifestEntry
 from .tensors import classifier_arrays, scorer_arrays
+
+if TYPE_CHECKING:
+    from mediqa_sdk import Assessor
 
 __all__ = [
     "EngineBatches",
@@ -208,17 +212,34 @@ class ManifestBatches(IterableDataset):  # type: ignore[type-arg]
     several CT windows contributes one example per window. Inputs are grouped by slice count.
     """
 
-    def __init__(self, entries: list[ManifestEntry], batch_size: int, seed: int, loop: bool = True) -> None:
+    def __init__(
+        self,
+        entries: list[ManifestEntry],
+        batch_size: int,
+        seed: int,
+        loop: bool = True,
+        record: ModelRecord | None = None,
+    ) -> None:
         super().__init__()
         self.entries = entries
         self.batch_size = batch_size
         self.seed = seed
         self.loop = loop
+        self.record = record  # the trained model's record (its grey channels); None: the default scorer's
+
+    def _assessor(self) -> Assessor:
+        """The runtime that loads the entries, with the preprocessing of the model being trained."""
+        from mediqa_sdk import Assessor
+        from mediqa_sdk.registry import load_registry
+
+        if self.record is None:
+            return Assessor(device="cpu")
+        registry = load_registry()
+        registry = replace(registry, models={**registry.models, self.record.name: self.record})
+        return Assessor(self.record.name, registry=registry, device="cpu")
 
     def __iter__(self) -> Iterator[Batch]:
-        from mediqa_sdk import Assessor
-
-        assessor = Assessor(device="cpu")
+        assessor = self._assessor()
         rng = np.random.default_rng(self.seed)
         pending: dict[int, list[tuple[np.ndarray, np.ndarray, float, int]]] = {}
         while True:

@@ -244,6 +244,8 @@ def test_within_group_srcc_weighs_each_family_alike():
 
 def test_heldout_batches_are_the_level_series_of_the_real_scans(real_data, registry):
     from mediqa_sdk.export.heldout import LEVELS
+    from mediqa_sdk.train.data.catalogue import real_sources
+    from mediqa_sdk.train.data.splits import load_splits
     from mediqa_sdk.train.loop import _within_group_srcc
     from mediqa_sdk.train.streams import heldout_batches
 
@@ -252,7 +254,9 @@ def test_heldout_batches_are_the_level_series_of_the_real_scans(real_data, regis
     score = torch.cat([b["score"] for b in batches]).numpy()
     groups = torch.cat([b["group"] for b in batches]).numpy()
     n_families = sum(f.startswith("fundus") for f in LEVELS)
-    assert len(np.unique(groups)) == n_families  # one series per family of the one fundus source
+    photos = [s for s in real_sources() if s.modality == "fundus" and load_splits()[s.source_id] == "val"]
+    assert len(photos) == 3
+    assert len(np.unique(groups)) == len(photos) * n_families  # one series per family and photo
     assert sorted(set(score.round(2))) == [0.0, 0.25, 0.5, 0.75, 1.0]  # clean 1, severity 4 -> 0
     assert len({int(x) for b in batches for x in b["family"]}) == 1
     assert batches[0]["slices"].shape[1:] == (1, 3, record.preprocess.size, record.preprocess.size)

@@ -3,7 +3,8 @@
 Real sources: per modality, the groups (patient or physical object) are ordered by ``sha256(group)`` and the
 first ``max(1, round(0.25 n))`` go to test, the next ``max(1, round(0.15 n))`` to validation, the rest to
 train (groups with no usable source are ``unused``); then the train groups in ``MOVED_TO_VAL`` go to
-validation (2026-12-05: a 3D CT and a fourth brain MR, so selection sees volume faults). The result is
+validation (2026-12-05: a 3D CT and a fourth brain MR, so selection sees volume faults; 2026-12-06: the
+next two fundus photos in the order above, so selection sees more than one photo). The result is
 committed as ``splits.csv`` next to this module (regenerate with ``python -m mediqa_sdk.train.data.splits``);
 a group is never in two sets.
 Phantoms are split by seed range.
@@ -30,7 +31,7 @@ PHANTOM_SEEDS: dict[str, tuple[int, int]] = {
 SPLITS_CSV = Path(__file__).with_name("splits.csv")
 FIELDS = ("source_id", "group", "modality", "region", "type", "split")
 #: train groups moved to validation by choice (the test split never changes)
-MOVED_TO_VAL = frozenset({"ts-dicom", "xa30-t1"})
+MOVED_TO_VAL = frozenset({"ts-dicom", "xa30-t1", "hrf-01_h", "hrf-13_h"})
 
 
 def compute_splits() -> dict[str, str]:

@@ -2,9 +2,9 @@
 
 ``theta(alpha) = (1 - alpha) * theta_start + alpha * theta_finetuned`` (Wortsman et al., "Robust fine-tuning
 of zero-shot models", CVPR 2022). A fine-tune from a model moves its weights a short way within one basin,
-so the points between the two are models as well; they keep more of what the start model did on data the
-fine-tune under-represents while keeping most of the fine-tune's gain. Here it keeps the shipped scorer's
-real-scan behaviour against a fine-tune on the data engine (or on a small set of expert scores).
+so the points between the two are models as well; in the paper they kept more of what the start model did
+on data the fine-tune under-represents and most of the fine-tune's gain. It does not repair what the
+fine-tune lost on data it never saw: the README has the runs measured here.
 """
 
 from __future__ import annotations

@@ -81,13 +81,14 @@ def test_report_folder_holds_jsonl_csv_summary_and_a_page_per_scan(folder, tmp_p
 
 def test_threshold_flags_worst_first_and_exit_code_3(folder, tmp_path):
     out = tmp_path / "qc"
-    res = _run(str(folder), "-r", "--report", str(out), "--threshold", "0.99")
+    # a threshold above every score: all 3 scans are flagged
+    res = _run(str(folder), "-r", "--report", str(out), "--threshold", "1.0")
     assert res.exit_code == 3
     summary = (out / "summary.html").read_text(encoding="utf-8")
     flagged = summary.split('id="flagged"')[1].split("</section>")[0]
     shown = re.findall(r"<span class=\"nw\">(0\.\d{3})</span>", flagged)
     assert len(shown) == 3 and shown == sorted(shown)  # worst first
-    assert flagged.count('class="thumb"') == 3 and "score" in flagged and "&lt; threshold 0.99" in flagged
+    assert flagged.count('class="thumb"') == 3 and "score" in flagged and "&lt; threshold 1" in flagged
     # grade bands instead of a threshold: the same run, flags recomputed
     res = _run(str(folder), "-r", "--report", str(out))
     grades = {r["grade"] for r in read_records(out / "results.jsonl") if r["status"] == "scored"}
@@ -95,7 +96,7 @@ def test_threshold_flags_worst_first_and_exit_code_3(folder, tmp_path):
 
 
 def test_threshold_without_report_names_flagged_scans_on_stderr(folder):
-    res = _run(str(folder), "-r", "--threshold", "0.99", "--format", "csv")
+    res = _run(str(folder), "-r", "--threshold", "1.0", "--format", "csv")  # above every score
     assert res.exit_code == 3
     assert len([line for line in res.stderr.splitlines() if line.startswith("flagged: ")]) == 3
     assert _run(str(folder), "-r", "--threshold", "0", "--format", "csv").exit_code == 0
@@ -104,7 +105,7 @@ def test_threshold_without_report_names_flagged_scans_on_stderr(folder):
 
 def test_failures_win_over_flags(folder, tmp_path):
     (folder / "broken.nii.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
-    assert _run(str(folder), "-r", "--threshold", "0.99", "--format", "csv").exit_code == 1
+    assert _run(str(folder), "-r", "--threshold", "1.0", "--format", "csv").exit_code == 1
 
 
 def test_resume_skips_scored_inputs_and_retries_failed_ones(folder, tmp_path):

@@ -42,7 +42,7 @@ def scans(tmp_path: Path) -> Path:
 
 
 def test_score_folder_writes_the_summary(scans, tmp_path):
-    out = _run("score_folder.py", str(scans), str(tmp_path / "qc"), "--threshold", "0.99", cwd=tmp_path)
+    out = _run("score_folder.py", str(scans), str(tmp_path / "qc"), "--threshold", "1.0", cwd=tmp_path)
     assert "2 scored, 2 flagged, 1 failed" in out
     assert (tmp_path / "qc" / "summary.html").is_file() and (tmp_path / "qc" / "results.csv").is_file()
     assert len(list((tmp_path / "qc").glob("*.png"))) == 2

@@ -109,6 +109,7 @@ def _run(
         | ({"series": series} if series else {})
         | ({"gray_channels": list(gray_channels)} if gray_channels else {})
         | ({"select": "heldout"} if heldout else {})
+        | ({"augment": True} if kw.get("augment") else {})
         | {"p3d": kw["p3d"]},
     )
     registry = load_registry()
@@ -143,6 +144,7 @@ def _run(
             paired_fraction=paired,
             series_fraction=series,
             p3d=kw["p3d"],
+            augment=bool(kw.get("augment")),
         )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
@@ -225,6 +227,15 @@ def _gray_channels_option(f):
     )(f)
 
 
+def _augment_option(f):
+    return click.option(
+        "--augment",
+        is_flag=True,
+        help="Show each engine example in a random one of the 8 orientations of the square (90-degree turns, "
+        "mirror), so the few real scans cannot simply be recognised.",
+    )(f)
+
+
 def _parse_channels(text: str | None) -> tuple[str, ...]:
     """``--gray-channels`` as a tuple (empty when not given); exits with a one-line error when malformed."""
     channels = tuple(c.strip() for c in text.split(",")) if text else ()
@@ -236,6 +247,7 @@ def _parse_channels(text: str | None) -> tuple[str, ...]:
 @train_group.command()
 @click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset.")
 @_gray_channels_option
+@_augment_option
 @_common
 def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
@@ -293,6 +305,7 @@ def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     "series of the validation split's real scans (mediqa heldout --split val, in torch).",
 )
 @_gray_channels_option
+@_augment_option
 @_common
 def finetune(
     init: str | None,
@@ -310,6 +323,8 @@ def finetune(
     channels = _parse_channels(gray_channels)
     if select == "heldout" and data is not None:
         sys.exit("error: --select heldout validates on the data engine's real scans, not on --data")
+    if kw.get("augment") and data is not None:
+        sys.exit("error: --augment turns the data engine's examples, not those of --data")
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     else:

@@ -30,6 +30,7 @@ __all__ = [
     "ManifestBatches",
     "collate_classifier",
     "collate_scorer",
+    "dihedral",
     "fixed_batches",
     "heldout_batches",
 ]
@@ -61,6 +62,20 @@ def collate_scorer(
             dtype=torch.float32,
         ),
     }
+
+
+def dihedral(slices: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Each example of ``slices [B, S, C, H, W]`` turned by a random multiple of 90 degrees and mirrored
+    with probability 1/2 (one of the 8 symmetries of the square; all slices of an example alike).
+
+    Label-preserving for every degradation of the engine (none depends on the orientation the network sees),
+    so the few real scans are not seen in one pose only and cannot simply be recognised.
+    """
+    out = []
+    for x in slices:
+        x = torch.rot90(x, int(rng.integers(4)), dims=(-2, -1))
+        out.append(torch.flip(x, dims=(-1,)) if rng.random() < 0.5 else x)
+    return torch.stack(out).contiguous()
 
 
 #: the clean version outranks every degraded version of its content by at least this much (ranking only:
@@ -107,6 +122,7 @@ class StreamSpec:
     clean_fraction: float = 0.1
     paired_fraction: float = 0.0
     series_fraction: float = 0.0
+    augment: bool = False
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -129,15 +145,19 @@ class EngineBatches(IterableDataset):  # type: ignore[type-arg]
         gen3d = iter_samples(spec.split, "3d", seed=seed + 7, **kw) if use3d else None  # type: ignore[arg-type]
         while True:
             if gen3d is not None and rng.random() < spec.p3d:
-                yield collate_scorer(
+                batch = collate_scorer(
                     [next(gen3d) for _ in range(spec.batch_3d)], self.record, by_content=paired
                 )
             elif spec.task == "classifier":
                 yield collate_classifier([next(gen2d) for _ in range(spec.batch_size)], self.record, rng)
+                continue
             else:
-                yield collate_scorer(
+                batch = collate_scorer(
                     [next(gen2d) for _ in range(spec.batch_size)], self.record, by_content=paired
                 )
+            if spec.augment:
+                batch["slices"] = dihedral(batch["slices"], rng)
+            yield batch
 
 
 def _engine_options(spec: StreamSpec) -> dict[str, object]:

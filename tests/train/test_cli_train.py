@@ -89,3 +89,16 @@ def test_heldout_leaves_out_levels_that_do_not_degrade(real_data):
         r.severity for r in rows if r.source_id == "dcmqa-ct-ge-head" and r.family == "ct_slice_thickness"
     }
     assert thickness == {0, 1, 2, 3, 4}
+
+
+def test_augment_refuses_a_manifest(tmp_path):
+    manifest = tmp_path / "scores.csv"
+    manifest.write_text("path,score\na.png,1\n")
+    res = CliRunner().invoke(
+        main, ["train", "finetune", "--augment", "--data", str(manifest), "--out", str(tmp_path / "run")]
+    )
+    assert res.exit_code != 0
+    assert res.output.strip().splitlines() == [
+        "error: --augment turns the data engine's examples, not those of --data"
+    ]
+    assert not (tmp_path / "run").exists()

@@ -21,14 +21,13 @@ import argparse
 import hashlib
 import json
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from backbones import ort_latency
 from mediqa_sdk.export.heldout import evaluate_heldout, summarise
-from mediqa_sdk.export.onnx_export import make_variants, ort_session, phantom_inputs
+from mediqa_sdk.export.onnx_export import make_variants, phantom_inputs
 
 from mediqa_sdk.registry import load_registry, read_registry_json, registry_path, write_registry_json
 
@@ -68,20 +67,6 @@ def register_variants(registry: Path, scorer: str, kinds: tuple[str, ...]) -> di
     return names
 
 
-def latency(path: Path, runs: int) -> float:
-    """Median seconds of one ``[1, 7, 3, 224, 224]`` volume through an onnxruntime CPU session."""
-    session = ort_session(path)
-    feeds = phantom_inputs(True, 1, 7)
-    for _ in range(2):
-        session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        session.run(None, feeds)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def compare(split: str, kinds: tuple[str, ...], runs: int) -> dict[str, Any]:
     """Reference and variants of the default scorer on ``split`` (see the module docstring)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,11 +78,12 @@ def compare(split: str, kinds: tuple[str, ...], runs: int) -> dict[str, Any]:
         rows = {kind: evaluate_heldout(registry, name, split) for kind, name in names.items()}
         out: dict[str, Any] = {"scorer": f"{scorer.name} {scorer.version}", "split": split, "variants": {}}
         ref = summarise(rows["reference"])
+        volume = phantom_inputs(True, 1, 7)  # one [1, 7, 3, 224, 224] volume for the latency
         for kind, name in names.items():
             groups = summarise(rows[kind])
             entry: dict[str, Any] = {
                 "size_mb": round(reg.models[name].size / 2**20, 2),
-                "latency_7_slices_s": round(latency(reg.models[name].path, runs), 4),
+                "latency_7_slices_s": round(ort_latency(reg.models[name].path, volume, runs, warmup=2), 4),
                 "groups": {g: {k: groups[g][k] for k in COMPARED} for g in groups},
             }
             if kind != "reference":

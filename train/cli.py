@@ -391,10 +391,7 @@ def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
     start = load_init(init, tuple(getattr(tuned.cfg, "gray_channels", ())))
     if start.cfg.to_dict() != tuned.cfg.to_dict():
         sys.exit(f"error: {finetuned}: not a fine-tune of {init} (other model configuration)")
-    try:
-        mixed = interpolate_models(start, tuned, alpha)
-    except ValueError as exc:
-        sys.exit(f"error: {finetuned}: {exc}")
+    mixed = interpolate_models(start, tuned, alpha)  # same configuration, so the same parameters
     if Path(init).is_file():
         start_id = {"checkpoint": init, "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
     else:

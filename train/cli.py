@@ -110,6 +110,7 @@ def _run(
         | ({"gray_channels": list(gray_channels)} if gray_channels else {})
         | ({"select": "heldout"} if heldout else {})
         | ({"augment": True} if kw.get("augment") else {})
+        | ({"ct_noise_floor": kw["ct_noise_floor"]} if kw.get("ct_noise_floor") else {})
         | {"p3d": kw["p3d"]},
     )
     registry = load_registry()
@@ -145,6 +146,7 @@ def _run(
             series_fraction=series,
             p3d=kw["p3d"],
             augment=bool(kw.get("augment")),
+            ct_noise_floor=float(kw.get("ct_noise_floor") or 0.0),
         )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
@@ -236,6 +238,17 @@ def _augment_option(f):
     )(f)
 
 
+def _noise_floor_option(f):
+    return click.option(
+        "--ct-noise-floor",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.0,
+        show_default=True,
+        help="Share of CT phantoms first given the noise of a routine scan (1-8 HU, as in the real training "
+        "CTs; the engine's dose model, labelled with the matching dose) instead of staying noise-free.",
+    )(f)
+
+
 def _parse_channels(text: str | None) -> tuple[str, ...]:
     """``--gray-channels`` as a tuple (empty when not given); exits with a one-line error when malformed."""
     channels = tuple(c.strip() for c in text.split(",")) if text else ()
@@ -248,6 +261,7 @@ def _parse_channels(text: str | None) -> tuple[str, ...]:
 @click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset.")
 @_gray_channels_option
 @_augment_option
+@_noise_floor_option
 @_common
 def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
@@ -306,6 +320,7 @@ def pretrain(config: str, gray_channels: str | None, **kw) -> None:
 )
 @_gray_channels_option
 @_augment_option
+@_noise_floor_option
 @_common
 def finetune(
     init: str | None,
@@ -325,6 +340,8 @@ def finetune(
         sys.exit("error: --select heldout validates on the data engine's real scans, not on --data")
     if kw.get("augment") and data is not None:
         sys.exit("error: --augment turns the data engine's examples, not those of --data")
+    if kw.get("ct_noise_floor") and data is not None:
+        sys.exit("error: --ct-noise-floor changes the data engine's CT phantoms, not the images of --data")
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     else:

@@ -109,7 +109,8 @@ def collate_classifier(samples: list[Sample], record: ModelRecord, rng: np.rando
 class StreamSpec:
     """What a stream draws: split, task, sizes, share of 3D batches and the engine's options
     (``paired_fraction``: share of blocks of versions of one content; ``series_fraction``: share of those
-    that are one family at several severities; see :func:`iter_samples`)."""
+    that are one family at several severities; ``ct_noise_floor``: share of CT phantoms given a routine dose's
+    noise first; see :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -123,6 +124,7 @@ class StreamSpec:
     paired_fraction: float = 0.0
     series_fraction: float = 0.0
     augment: bool = False
+    ct_noise_floor: float = 0.0
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -167,6 +169,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
         "clean_fraction": spec.clean_fraction,
         "paired_fraction": spec.paired_fraction,
         "series_fraction": spec.series_fraction,
+        "ct_noise_floor": spec.ct_noise_floor,
     }
 
 

@@ -25,7 +25,16 @@ from .degrade.registry import FAMILIES, Context, apply_degradation, sample_param
 from .phantoms import PHANTOM_KINDS
 from .splits import PHANTOM_SEEDS, SPLITS, load_splits
 
-__all__ = ["CleanSource", "Sample", "iter_samples", "load_real", "make_phantom", "select_slices"]
+__all__ = [
+    "NOISE_FLOOR_HU",
+    "CleanSource",
+    "Sample",
+    "iter_samples",
+    "load_real",
+    "make_phantom",
+    "select_slices",
+    "with_noise_floor",
+]
 
 SIZE = 256
 MAX_SLICES = 64
@@ -37,6 +46,11 @@ REGION_WINDOWS = {
     "other": ("soft_window",),
 }
 MODALITY_WEIGHTS = {"ct": 0.4, "mr": 0.4, "fundus": 0.2}
+#: Noise (HU std inside the body, drawn log-uniformly) of the floor given to CT phantoms on request: the range
+#: of the training split's real CTs with soft-tissue kernels (1.1-6.9 HU by ``bench/ct_noise_levels.py``).
+NOISE_FLOOR_HU = (1.0, 8.0)
+#: Dose of the reference noise draw that :func:`with_noise_floor` scales.
+NOISE_FLOOR_REF_MAS = 100.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,6 +312,23 @@ def make_phantom(kind: str, seed: int, n_slices: int = 24) -> CleanSource:
     )
 
 
+def with_noise_floor(src: CleanSource, noise_hu: float, rng: np.random.Generator) -> CleanSource:
+    """A noise-free CT phantom as if scanned at the dose that gives ``noise_hu`` of image noise in its body.
+
+    The engine's dose model draws the noise ``n_ref`` of :data:`NOISE_FLOOR_REF_MAS`; since noise std goes as
+    ``d^-1/2``, ``volume + k n_ref`` with ``k = noise_hu / std(n_ref)`` is the phantom at ``d = d_ref / k^2``
+    (labelled so; above 500 mAs the normalised label is 1). It is then a noisy source like a real scan: a
+    later dose fault adds only the variance between the two doses (``1/d_tgt - 1/d``), and clean versions
+    carry the noise of a routine scan, so smoothing that removes it is not mistaken for a cleaner image.
+    """
+    if src.modality != "ct" or not src.noise_free:
+        raise ValueError(f"{src.source_id}: a noise floor is for noise-free CT phantoms")
+    ref = apply_degradation("ct_dose", src.volume, NOISE_FLOOR_REF_MAS, rng, src.context()) - src.volume
+    k = noise_hu / float(np.std(ref[src.volume > -500]))
+    vol = (src.volume + k * ref).astype(np.float32)
+    return replace(src, volume=vol, physics={"ct_dose": NOISE_FLOOR_REF_MAS / k**2}, noise_free=False)
+
+
 def _labels(src: CleanSource, applied: list[tuple[str, float]]) -> tuple[dict, dict, dict]:
     raw = dict(src.physics)
     for family, param in applied:
@@ -416,6 +447,7 @@ def iter_samples(
     paired_fraction: float = 0.0,
     series_fraction: float = 0.0,
     neighbours: bool = False,
+    ct_noise_floor: float = 0.0,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -439,6 +471,8 @@ def iter_samples(
             at different severities with one draw of the fault (motion path, noise pattern), so that only
             the severity changes along it.
         neighbours: 3D samples carry the degraded slices next to their chosen ones (:func:`make_sample`).
+        ct_noise_floor: probability that a CT phantom is first given the noise of a routine dose
+            (:data:`NOISE_FLOOR_HU`, :func:`with_noise_floor`) instead of staying noise-free.
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
@@ -460,6 +494,10 @@ def iter_samples(
             kinds = [p.kind for p in PHANTOMS if p.modality == modality]
             lo, hi = PHANTOM_SEEDS[split]
             src = make_phantom(kinds[int(brng.integers(len(kinds)))], int(brng.integers(lo, hi)), n_phantom)
+            if ct_noise_floor > 0 and modality == "ct":  # its own stream: other draws stay as they were
+                frng = np.random.default_rng([seed, split_code, block, 4])
+                if frng.random() < ct_noise_floor:
+                    src = with_noise_floor(src, math.exp(frng.uniform(*np.log(NOISE_FLOOR_HU))), frng)
         options = [f for f in FAMILIES if FAMILIES[f].modality == modality and f in fams]
         if src.volume.shape[0] < 3:
             options = [f for f in options if not FAMILIES[f].volume]

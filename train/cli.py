@@ -229,23 +229,21 @@ def _gray_channels_option(f):
     )(f)
 
 
-def _augment_option(f):
-    return click.option(
-        "--augment",
-        is_flag=True,
-        help="Show each engine example in a random one of the 8 orientations of the square (90-degree turns, "
-        "mirror), so the few real scans cannot simply be recognised.",
-    )(f)
-
-
-def _noise_floor_option(f):
-    return click.option(
+def _engine_example_options(f):
+    """What the data engine's examples look like: ``--augment`` and ``--ct-noise-floor``."""
+    f = click.option(
         "--ct-noise-floor",
         type=click.FloatRange(0.0, 1.0),
         default=0.0,
         show_default=True,
         help="Share of CT phantoms first given the noise of a routine scan (1-8 HU, as in the real training "
         "CTs; the engine's dose model, labelled with the matching dose) instead of staying noise-free.",
+    )(f)
+    return click.option(
+        "--augment",
+        is_flag=True,
+        help="Show each engine example in a random one of the 8 orientations of the square (90-degree turns, "
+        "mirror), so the few real scans cannot simply be recognised.",
     )(f)
 
 
@@ -260,8 +258,7 @@ def _parse_channels(text: str | None) -> tuple[str, ...]:
 @train_group.command()
 @click.option("--config", default="cnn-pyramid", show_default=True, help="Scorer preset.")
 @_gray_channels_option
-@_augment_option
-@_noise_floor_option
+@_engine_example_options
 @_common
 def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
@@ -319,8 +316,7 @@ def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     "series of the validation split's real scans (mediqa heldout --split val, in torch).",
 )
 @_gray_channels_option
-@_augment_option
-@_noise_floor_option
+@_engine_example_options
 @_common
 def finetune(
     init: str | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from mediqa_sdk.cli import main
@@ -91,14 +92,22 @@ def test_heldout_leaves_out_levels_that_do_not_degrade(real_data):
     assert thickness == {0, 1, 2, 3, 4}
 
 
-def test_augment_refuses_a_manifest(tmp_path):
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        (["--augment"], "error: --augment turns the data engine's examples, not those of --data"),
+        (
+            ["--ct-noise-floor", "0.5"],
+            "error: --ct-noise-floor changes the data engine's CT phantoms, not the images of --data",
+        ),
+    ],
+)
+def test_engine_example_options_refuse_a_manifest(tmp_path, option, error):
     manifest = tmp_path / "scores.csv"
     manifest.write_text("path,score\na.png,1\n")
     res = CliRunner().invoke(
-        main, ["train", "finetune", "--augment", "--data", str(manifest), "--out", str(tmp_path / "run")]
+        main, ["train", "finetune", *option, "--data", str(manifest), "--out", str(tmp_path / "run")]
     )
     assert res.exit_code != 0
-    assert res.output.strip().splitlines() == [
-        "error: --augment turns the data engine's examples, not those of --data"
-    ]
+    assert res.output.strip().splitlines() == [error]
     assert not (tmp_path / "run").exists()

@@ -52,24 +52,6 @@ def test_the_stream_labels_clean_ct_with_the_floor_dose_and_leaves_other_draws_a
     assert any(s.degradation == "clean" for s in floored)
 
 
-def test_ct_noise_floor_refuses_a_manifest(tmp_path) -> None:
-    from click.testing import CliRunner
-
-    from mediqa_sdk.cli import main
-
-    manifest = tmp_path / "scores.csv"
-    manifest.write_text("path,score\na.png,1\n")
-    out = str(tmp_path / "r")
-    res = CliRunner().invoke(
-        main, ["train", "finetune", "--ct-noise-floor", "0.5", "--data", str(manifest), "--out", out]
-    )
-    assert res.exit_code != 0
-    assert res.output.strip().splitlines() == [
-        "error: --ct-noise-floor changes the data engine's CT phantoms, not the images of --data"
-    ]
-    assert not (tmp_path / "r").exists()
-
-
 def test_the_noise_estimate_of_bench_ct_noise_levels_reads_white_noise_in_soft_tissue() -> None:
     import sys
 

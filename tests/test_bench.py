@@ -1,4 +1,5 @@
-"""The performance harness's input generators and report renderer (bench/): shapes, realism, tables."""
+"""The performance harness's input generators and report renderer (bench/): shapes, realism, tables;
+the CT noise estimator of bench/ct_noise_levels.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ sys.path.insert(0, str(BENCH))
 
 import _inputs  # noqa: E402
 import _render  # noqa: E402
+from ct_noise_levels import noise_hu  # noqa: E402
 
 
 def _gzip_ratio(array: np.ndarray) -> float:
@@ -158,3 +160,14 @@ def test_renderer_keeps_hand_written_notes(tmp_path: Path) -> None:
     _render.main([str(tmp_path / "r.json"), str(page)])
     new = page.read_text()
     assert "Why it is slow." in new and "| 1.25 |" in new
+
+
+def test_the_noise_estimate_of_bench_ct_noise_levels_reads_white_noise_in_soft_tissue() -> None:
+    rng = np.random.default_rng(0)
+    body = np.full((6, 96, 96), -1000.0, np.float32)
+    body[:, 16:80, 16:80] = 40.0  # a soft-tissue block in air
+    for sigma in (2.0, 8.0):
+        noisy = body + rng.normal(0, sigma, body.shape).astype(np.float32)
+        assert noise_hu(noisy) == pytest.approx(sigma, rel=0.15)
+    assert noise_hu(body) == 0.0
+    assert np.isnan(noise_hu(np.full((2, 64, 64), -1000.0, np.float32)))  # no soft tissue

@@ -50,21 +50,3 @@ def test_the_stream_labels_clean_ct_with_the_floor_dose_and_leaves_other_draws_a
         elif "ct_dose" in b.degradation:
             assert b.physics_raw["ct_dose"] < a.physics_raw["ct_dose"] + 1e-9
     assert any(s.degradation == "clean" for s in floored)
-
-
-def test_the_noise_estimate_of_bench_ct_noise_levels_reads_white_noise_in_soft_tissue() -> None:
-    import sys
-
-    from ..conftest import REPO
-
-    sys.path.insert(0, str(REPO / "bench"))
-    from ct_noise_levels import noise_hu
-
-    rng = np.random.default_rng(0)
-    body = np.full((6, 96, 96), -1000.0, np.float32)
-    body[:, 16:80, 16:80] = 40.0  # a soft-tissue block in air
-    for sigma in (2.0, 8.0):
-        noisy = body + rng.normal(0, sigma, body.shape).astype(np.float32)
-        assert noise_hu(noisy) == pytest.approx(sigma, rel=0.15)
-    assert noise_hu(body) == 0.0
-    assert np.isnan(noise_hu(np.full((2, 64, 64), -1000.0, np.float32)))  # no soft tissue

@@ -81,12 +81,14 @@ def _run(
 
     from mediqa_sdk.registry import load_registry
 
+    from .data.generator import NOISE_FLOOR_HU
     from .data.splits import load_splits
     from .loop import TrainSettings, train
     from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches, heldout_batches
 
     precision = choose_precision("fp32" if kw["fp32"] else kw["precision"])
     heldout = kw.get("select") == "heldout"  # validate on the real level series of the val split
+    floor_hu: tuple[float, float] = kw.get("ct_noise_floor_hu") or NOISE_FLOOR_HU  # not a classifier option
     click.echo(precision.describe(), err=True)
     settings = TrainSettings(
         stage=stage,
@@ -111,6 +113,7 @@ def _run(
         | ({"select": "heldout"} if heldout else {})
         | ({"augment": True} if kw.get("augment") else {})
         | ({"ct_noise_floor": kw["ct_noise_floor"]} if kw.get("ct_noise_floor") else {})
+        | ({"ct_noise_floor_hu": list(floor_hu)} if kw.get("ct_noise_floor") else {})
         | {"p3d": kw["p3d"]},
     )
     registry = load_registry()
@@ -147,6 +150,7 @@ def _run(
             p3d=kw["p3d"],
             augment=bool(kw.get("augment")),
             ct_noise_floor=float(kw.get("ct_noise_floor") or 0.0),
+            ct_noise_floor_hu=floor_hu,
         )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
@@ -236,8 +240,16 @@ def _engine_example_options(f):
         type=click.FloatRange(0.0, 1.0),
         default=0.0,
         show_default=True,
-        help="Share of CT phantoms first given the noise of a routine scan (1-8 HU, as in the real training "
-        "CTs; the engine's dose model, labelled with the matching dose) instead of staying noise-free.",
+        help="Share of CT phantoms first given the noise of a routine scan (--ct-noise-floor-hu; the "
+        "engine's dose model, labelled with the matching dose) instead of staying noise-free.",
+    )(f)
+    f = click.option(
+        "--ct-noise-floor-hu",
+        default="1,8",
+        show_default=True,
+        callback=_parse_hu_range,
+        help="Range LOW,HIGH (HU in the body, drawn log-uniformly) of that noise; the default spans the real "
+        "training CTs (1.1-6.9 HU by bench/ct_noise_levels.py).",
     )(f)
     return click.option(
         "--augment",
@@ -245,6 +257,17 @@ def _engine_example_options(f):
         help="Show each engine example in a random one of the 8 orientations of the square (90-degree turns, "
         "mirror), so the few real scans cannot simply be recognised.",
     )(f)
+
+
+def _parse_hu_range(ctx: click.Context, param: click.Parameter, text: str) -> tuple[float, float]:
+    """``LOW,HIGH`` in HU, ``0 < LOW <= HIGH``."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH in HU (e.g. 1,4); got {text!r}") from None
+    if not 0 < lo <= hi:
+        raise click.BadParameter(f"expected 0 < LOW <= HIGH; got {text!r}")
+    return lo, hi
 
 
 def _parse_channels(text: str | None) -> tuple[str, ...]:

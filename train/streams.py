@@ -19,6 +19,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mediqa_sdk.registry import ModelRecord
 
 from .data import Sample, iter_samples
+from .data.generator import NOISE_FLOOR_HU
 from .manifests import ManifestEntry
 from .tensors import classifier_arrays, scorer_arrays
 
@@ -110,7 +111,7 @@ class StreamSpec:
     """What a stream draws: split, task, sizes, share of 3D batches and the engine's options
     (``paired_fraction``: share of blocks of versions of one content; ``series_fraction``: share of those
     that are one family at several severities; ``ct_noise_floor``: share of CT phantoms given a routine dose's
-    noise first; see :func:`iter_samples`)."""
+    noise first, ``ct_noise_floor_hu`` the range of that noise; see :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -125,6 +126,7 @@ class StreamSpec:
     series_fraction: float = 0.0
     augment: bool = False
     ct_noise_floor: float = 0.0
+    ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -170,6 +172,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
         "paired_fraction": spec.paired_fraction,
         "series_fraction": spec.series_fraction,
         "ct_noise_floor": spec.ct_noise_floor,
+        "ct_noise_floor_hu": spec.ct_noise_floor_hu,
     }
 
 

@@ -111,3 +111,16 @@ def test_engine_example_options_refuse_a_manifest(tmp_path, option, error):
     assert res.exit_code != 0
     assert res.output.strip().splitlines() == [error]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("4,1", "expected 0 < LOW <= HIGH; got '4,1'"), ("4", "expected LOW,HIGH in HU (e.g. 1,4); got '4'")],
+)
+def test_a_bad_noise_floor_range_is_refused_before_training(tmp_path, value, problem):
+    out = tmp_path / "run"
+    args = ["train", "finetune", "--ct-noise-floor", "0.5", "--ct-noise-floor-hu", value, "--out", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2
+    assert f"Invalid value for '--ct-noise-floor-hu': {problem}" in res.output
+    assert not out.exists()

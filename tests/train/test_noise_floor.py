@@ -50,3 +50,23 @@ def test_the_stream_labels_clean_ct_with_the_floor_dose_and_leaves_other_draws_a
         elif "ct_dose" in b.degradation:
             assert b.physics_raw["ct_dose"] < a.physics_raw["ct_dose"] + 1e-9
     assert any(s.degradation == "clean" for s in floored)
+
+
+def test_the_floor_range_is_the_one_asked_for() -> None:
+    kw = {"modalities": ["ct"], "n": 24, "real_fraction": 0.0, "samples_per_source": 4, "ct_noise_floor": 1.0}
+    quiet = list(iter_samples("val", "2d", seed=2, ct_noise_floor_hu=(1.0, 1.5), **kw))
+    grainy = list(iter_samples("val", "2d", seed=2, ct_noise_floor_hu=(6.0, 8.0), **kw))
+    plain = list(iter_samples("val", "2d", seed=2, **{**kw, "ct_noise_floor": 0.0}))
+    clean = [i for i, s in enumerate(plain) if s.degradation == "clean"]
+    assert clean
+    for i in clean:
+        assert 0.8 * 1.0 <= _tissue_noise(quiet[i].image, plain[i].image) <= 1.3 * 1.5
+        assert 0.8 * 6.0 <= _tissue_noise(grainy[i].image, plain[i].image) <= 1.3 * 8.0
+        # less noise is the label of a higher dose
+        assert quiet[i].physics_raw["ct_dose"] > grainy[i].physics_raw["ct_dose"]
+
+
+@pytest.mark.parametrize("bad", [(0.0, 4.0), (4.0, 1.0)])
+def test_a_floor_range_must_be_positive_and_ordered(bad: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match="ct_noise_floor_hu"):
+        next(iter_samples("val", "2d", seed=0, ct_noise_floor=1.0, ct_noise_floor_hu=bad))

@@ -448,6 +448,7 @@ def iter_samples(
     series_fraction: float = 0.0,
     neighbours: bool = False,
     ct_noise_floor: float = 0.0,
+    ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -473,9 +474,12 @@ def iter_samples(
         neighbours: 3D samples carry the degraded slices next to their chosen ones (:func:`make_sample`).
         ct_noise_floor: probability that a CT phantom is first given the noise of a routine dose
             (:data:`NOISE_FLOOR_HU`, :func:`with_noise_floor`) instead of staying noise-free.
+        ct_noise_floor_hu: the range (HU, low and high) that floor's noise is drawn from, log-uniformly.
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
+    if not 0 < ct_noise_floor_hu[0] <= ct_noise_floor_hu[1]:
+        raise ValueError(f"ct_noise_floor_hu must be 0 < low <= high; got {ct_noise_floor_hu}")
     mods = [m for m in (modalities or MODALITY_WEIGHTS) if not (kind == "3d" and m == "fundus")]
     fams = set(families) if families is not None else set(FAMILIES)
     mods = [m for m in mods if any(FAMILIES[f].modality == m for f in fams)] or mods
@@ -497,7 +501,7 @@ def iter_samples(
             if ct_noise_floor > 0 and modality == "ct":  # its own stream: other draws stay as they were
                 frng = np.random.default_rng([seed, split_code, block, 4])
                 if frng.random() < ct_noise_floor:
-                    src = with_noise_floor(src, math.exp(frng.uniform(*np.log(NOISE_FLOOR_HU))), frng)
+                    src = with_noise_floor(src, math.exp(frng.uniform(*np.log(ct_noise_floor_hu))), frng)
         options = [f for f in FAMILIES if FAMILIES[f].modality == modality and f in fams]
         if src.volume.shape[0] < 3:
             options = [f for f in options if not FAMILIES[f].volume]

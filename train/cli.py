@@ -245,11 +245,10 @@ def _engine_example_options(f):
     )(f)
     f = click.option(
         "--ct-noise-floor-hu",
-        default="1,8",
-        show_default=True,
+        default=None,
         callback=_parse_hu_range,
-        help="Range LOW,HIGH (HU in the body, drawn log-uniformly) of that noise; the default spans the real "
-        "training CTs (1.1-6.9 HU by bench/ct_noise_levels.py).",
+        help="Range LOW,HIGH (HU in the body, drawn log-uniformly) of that noise; default 1,8, the span of "
+        "the real training CTs (1.1-6.9 HU by bench/ct_noise_levels.py).",
     )(f)
     return click.option(
         "--augment",
@@ -259,8 +258,12 @@ def _engine_example_options(f):
     )(f)
 
 
-def _parse_hu_range(ctx: click.Context, param: click.Parameter, text: str) -> tuple[float, float]:
-    """``LOW,HIGH`` in HU, ``0 < LOW <= HIGH``."""
+def _parse_hu_range(
+    ctx: click.Context, param: click.Parameter, text: str | None
+) -> tuple[float, float] | None:
+    """``LOW,HIGH`` in HU, ``0 < LOW <= HIGH``; ``None`` when not given."""
+    if text is None:
+        return None
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
@@ -268,6 +271,12 @@ def _parse_hu_range(ctx: click.Context, param: click.Parameter, text: str) -> tu
     if not 0 < lo <= hi:
         raise click.BadParameter(f"expected 0 < LOW <= HIGH; got {text!r}")
     return lo, hi
+
+
+def _check_noise_floor(kw: dict) -> None:
+    """A floor range without the floor would change nothing: refuse it in one line."""
+    if kw.get("ct_noise_floor_hu") and not kw.get("ct_noise_floor"):
+        sys.exit("error: --ct-noise-floor-hu sets the noise of --ct-noise-floor P; give that too")
 
 
 def _parse_channels(text: str | None) -> tuple[str, ...]:
@@ -285,6 +294,7 @@ def _parse_channels(text: str | None) -> tuple[str, ...]:
 @_common
 def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     """Upstream stage: regress the physical parameters (CT dose, MR field strength) with MSE."""
+    _check_noise_floor(kw)
     _run("pretrain", config, None, None, gray_channels=_parse_channels(gray_channels), **kw)
 
 
@@ -354,6 +364,7 @@ def finetune(
     **kw,
 ) -> None:
     """Downstream stage: quality scores with MSE, loading the upstream weights."""
+    _check_noise_floor(kw)
     channels = _parse_channels(gray_channels)
     if select == "heldout" and data is not None:
         sys.exit("error: --select heldout validates on the data engine's real scans, not on --data")

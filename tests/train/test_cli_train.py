@@ -124,3 +124,14 @@ def test_a_bad_noise_floor_range_is_refused_before_training(tmp_path, value, pro
     assert res.exit_code == 2
     assert f"Invalid value for '--ct-noise-floor-hu': {problem}" in res.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_a_noise_floor_range_without_the_floor_is_refused(tmp_path, stage):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train", stage, "--ct-noise-floor-hu", "1,4", "--out", str(out)])
+    assert res.exit_code != 0
+    assert res.output.strip().splitlines() == [
+        "error: --ct-noise-floor-hu sets the noise of --ct-noise-floor P; give that too"
+    ]
+    assert not out.exists()

@@ -112,8 +112,11 @@ def _run(
         | ({"gray_channels": list(gray_channels)} if gray_channels else {})
         | ({"select": "heldout"} if heldout else {})
         | ({"augment": True} if kw.get("augment") else {})
-        | ({"ct_noise_floor": kw["ct_noise_floor"]} if kw.get("ct_noise_floor") else {})
-        | ({"ct_noise_floor_hu": list(floor_hu)} if kw.get("ct_noise_floor") else {})
+        | (
+            {"ct_noise_floor": kw["ct_noise_floor"], "ct_noise_floor_hu": list(floor_hu)}
+            if kw.get("ct_noise_floor")
+            else {}
+        )
         | {"p3d": kw["p3d"]},
     )
     registry = load_registry()

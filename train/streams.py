@@ -111,7 +111,8 @@ class StreamSpec:
     """What a stream draws: split, task, sizes, share of 3D batches and the engine's options
     (``paired_fraction``: share of blocks of versions of one content; ``series_fraction``: share of those
     that are one family at several severities; ``ct_noise_floor``: share of CT phantoms given a routine dose's
-    noise first, ``ct_noise_floor_hu`` the range of that noise; see :func:`iter_samples`)."""
+    noise first, ``ct_noise_floor_hu`` the range of that noise; ``ct_resolution``: CT also gets in-plane
+    blur; see :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -127,6 +128,7 @@ class StreamSpec:
     augment: bool = False
     ct_noise_floor: float = 0.0
     ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU
+    ct_resolution: bool = False
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -173,6 +175,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
         "series_fraction": spec.series_fraction,
         "ct_noise_floor": spec.ct_noise_floor,
         "ct_noise_floor_hu": spec.ct_noise_floor_hu,
+        "ct_resolution": spec.ct_resolution,
     }
 
 

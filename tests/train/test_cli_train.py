@@ -100,6 +100,10 @@ def test_heldout_leaves_out_levels_that_do_not_degrade(real_data):
             ["--ct-noise-floor", "0.5"],
             "error: --ct-noise-floor changes the data engine's CT phantoms, not the images of --data",
         ),
+        (
+            ["--ct-resolution"],
+            "error: --ct-resolution adds a data engine degradation, not one of the images of --data",
+        ),
     ],
 )
 def test_engine_example_options_refuse_a_manifest(tmp_path, option, error):

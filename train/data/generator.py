@@ -449,6 +449,7 @@ def iter_samples(
     neighbours: bool = False,
     ct_noise_floor: float = 0.0,
     ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU,
+    ct_resolution: bool = False,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -475,13 +476,18 @@ def iter_samples(
         ct_noise_floor: probability that a CT phantom is first given the noise of a routine dose
             (:data:`NOISE_FLOOR_HU`, :func:`with_noise_floor`) instead of staying noise-free.
         ct_noise_floor_hu: the range (HU, low and high) that floor's noise is drawn from, log-uniformly.
+        ct_resolution: also draw the opt-in family ``ct_resolution`` (an in-plane blur: a softer
+            reconstruction kernel) for CT; opt-in families are left out unless asked for or named in
+            ``families``.
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
     if not 0 < ct_noise_floor_hu[0] <= ct_noise_floor_hu[1]:
         raise ValueError(f"ct_noise_floor_hu must be 0 < low <= high; got {ct_noise_floor_hu}")
     mods = [m for m in (modalities or MODALITY_WEIGHTS) if not (kind == "3d" and m == "fundus")]
-    fams = set(families) if families is not None else set(FAMILIES)
+    fams = set(families) if families is not None else {f for f, d in FAMILIES.items() if not d.opt_in}
+    if ct_resolution:
+        fams.add("ct_resolution")
     mods = [m for m in mods if any(FAMILIES[f].modality == m for f in fams)] or mods
     weights = np.array([MODALITY_WEIGHTS[m] for m in mods])
     split_code = SPLITS.index(split)

@@ -31,7 +31,8 @@ class Degradation:
     farther from zero. ``physics``: the physics target the parameter *is* (else the source's label stays).
     ``volume``: applied to the whole volume before slices are taken (through-plane effects).
     ``stage``: order when two families are combined (0 volume, 1 object/optics, 2 acquisition noise,
-    3 reconstruction/encoding), lowest first."""
+    3 reconstruction/encoding), lowest first. ``opt_in``: drawn only when a stream asks for it (a training
+    option), and not one of the held-out benchmark's families."""
 
     name: str
     modality: str
@@ -44,6 +45,7 @@ class Degradation:
     physics: str | None = None
     volume: bool = False
     stage: int = 1
+    opt_in: bool = False
 
 
 FAMILIES: dict[str, Degradation] = {
@@ -55,6 +57,7 @@ FAMILIES: dict[str, Degradation] = {
         Degradation(
             "ct_slice_thickness", "ct", "thickness", "mm", 3.0, 12.0, "linear", "high", volume=True, stage=0
         ),
+        Degradation("ct_resolution", "ct", "fwhm", "mm", 1.0, 6.0, "log", "high", stage=3, opt_in=True),
         Degradation(
             "mr_field_strength",
             "mr",
@@ -119,6 +122,8 @@ def apply_degradation(
         return ct.ct_sparse_views(images, round(param), rng)
     if name == "ct_motion":
         return ct.ct_motion(images, param, rng, pixel_mm=ctx.pixel_mm)
+    if name == "ct_resolution":
+        return ct.ct_resolution(images, param, pixel_mm=ctx.pixel_mm)
     if name == "ct_slice_thickness":
         return ct.ct_slice_thickness(
             images, param, spacing_mm=ctx.spacing_z_mm, source_thickness_mm=ctx.thickness_mm

@@ -30,7 +30,7 @@ ANCHORS: dict[str, tuple[float, float]] = {
     "ct_sparse_views": (100.0, 30.0),
     "ct_motion": (1.0, 6.0),
     "ct_slice_thickness": (6.0, 15.0),
-    "ct_resolution": (1.5, 5.0),  # in-plane PSF FWHM, mm: about one 1.5 mm pixel -> a soft blur over ~3
+    "ct_resolution": (1.5, 5.0),  # in-plane PSF FWHM (mm): about one 1.5 mm pixel -> over three
     "mr_field_strength": (2.0, 0.3),  # SNR 27 -> 4 (law SNR 40 at 3 T)
     "mr_motion": (1.0, 6.0),
     "mr_gibbs": (160.0, 48.0),

@@ -113,6 +113,7 @@ def _run(
         | ({"select": "heldout"} if heldout else {})
         | ({"augment": True} if kw.get("augment") else {})
         | ({"ct_resolution": True} if kw.get("ct_resolution") else {})
+        | ({"phantom_weights": dict(kw["phantom_weights"])} if kw.get("phantom_weights") else {})
         | (
             {"ct_noise_floor": kw["ct_noise_floor"], "ct_noise_floor_hu": list(floor_hu)}
             if kw.get("ct_noise_floor")
@@ -156,6 +157,7 @@ def _run(
             ct_noise_floor=float(kw.get("ct_noise_floor") or 0.0),
             ct_noise_floor_hu=floor_hu,
             ct_resolution=bool(kw.get("ct_resolution")),
+            phantom_weights=tuple(kw.get("phantom_weights") or ()),
         )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
@@ -239,7 +241,15 @@ def _gray_channels_option(f):
 
 
 def _engine_example_options(f):
-    """What the data engine's examples look like: ``--augment``, ``--ct-noise-floor``, ``--ct-resolution``."""
+    """What the data engine's examples look like: ``--augment``, ``--ct-noise-floor``, ``--ct-resolution``,
+    ``--phantom-weights``."""
+    f = click.option(
+        "--phantom-weights",
+        default=None,
+        callback=_parse_phantom_weights,
+        help="Draw some phantom kinds more often within their modality, e.g. ct_head=3 (a CT phantom is a "
+        "head three times as often as each other CT kind); unnamed kinds weigh 1.",
+    )(f)
     f = click.option(
         "--ct-resolution",
         is_flag=True,
@@ -283,6 +293,28 @@ def _parse_hu_range(
     if not 0 < lo <= hi:
         raise click.BadParameter(f"expected 0 < LOW <= HIGH; got {text!r}")
     return lo, hi
+
+
+def _parse_phantom_weights(
+    ctx: click.Context, param: click.Parameter, text: str | None
+) -> tuple[tuple[str, float], ...] | None:
+    """``KIND=W[,KIND=W...]`` with known phantom kinds and weights > 0; ``None`` when not given."""
+    from .data.generator import check_phantom_weights
+
+    if text is None:
+        return None
+    pairs: list[tuple[str, float]] = []
+    for item in text.split(","):
+        kind, _, weight = item.partition("=")
+        try:
+            pairs.append((kind.strip(), float(weight)))
+        except ValueError:
+            raise click.BadParameter(f"expected KIND=W[,KIND=W] (e.g. ct_head=3); got {text!r}") from None
+    try:
+        check_phantom_weights(dict(pairs))
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    return tuple(pairs)
 
 
 def _check_noise_floor(kw: dict) -> None:
@@ -386,6 +418,8 @@ def finetune(
         sys.exit("error: --ct-noise-floor changes the data engine's CT phantoms, not the images of --data")
     if kw.get("ct_resolution") and data is not None:
         sys.exit("error: --ct-resolution adds a data engine degradation, not one of the images of --data")
+    if kw.get("phantom_weights") and data is not None:
+        sys.exit("error: --phantom-weights weighs the data engine's phantoms, not the images of --data")
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     else:

@@ -112,7 +112,8 @@ class StreamSpec:
     (``paired_fraction``: share of blocks of versions of one content; ``series_fraction``: share of those
     that are one family at several severities; ``ct_noise_floor``: share of CT phantoms given a routine dose's
     noise first, ``ct_noise_floor_hu`` the range of that noise; ``ct_resolution``: CT also gets in-plane
-    blur; see :func:`iter_samples`)."""
+    blur; ``phantom_weights``: ``(kind, weight)`` pairs for drawing phantom kinds; see
+    :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -129,6 +130,7 @@ class StreamSpec:
     ct_noise_floor: float = 0.0
     ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU
     ct_resolution: bool = False
+    phantom_weights: tuple[tuple[str, float], ...] = ()
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -176,6 +178,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
         "ct_noise_floor": spec.ct_noise_floor,
         "ct_noise_floor_hu": spec.ct_noise_floor_hu,
         "ct_resolution": spec.ct_resolution,
+        "phantom_weights": dict(spec.phantom_weights) or None,
     }
 
 

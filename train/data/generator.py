@@ -9,7 +9,7 @@ independent of how far a consumer reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
     "NOISE_FLOOR_HU",
     "CleanSource",
     "Sample",
+    "check_phantom_weights",
     "iter_samples",
     "load_real",
     "make_phantom",
@@ -431,6 +432,16 @@ def make_sample(
     )
 
 
+def check_phantom_weights(weights: Mapping[str, float] | None) -> None:
+    """Raise ``ValueError`` for an unknown phantom kind or a weight that is not positive."""
+    known = {p.kind for p in PHANTOMS}
+    for kind, weight in (weights or {}).items():
+        if kind not in known:
+            raise ValueError(f"unknown phantom kind {kind!r}; known: {', '.join(sorted(known))}")
+        if not weight > 0:
+            raise ValueError(f"phantom weight of {kind} must be > 0; got {weight}")
+
+
 def iter_samples(
     split: str,
     kind: str = "2d",
@@ -450,6 +461,7 @@ def iter_samples(
     ct_noise_floor: float = 0.0,
     ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU,
     ct_resolution: bool = False,
+    phantom_weights: Mapping[str, float] | None = None,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -479,11 +491,15 @@ def iter_samples(
         ct_resolution: also draw the opt-in family ``ct_resolution`` (an in-plane blur: a softer
             reconstruction kernel) for CT; opt-in families are left out unless asked for or named in
             ``families``.
+        phantom_weights: relative weight of each phantom kind within its modality (``{"ct_head": 3}``: a CT
+            phantom is a head three times as often as each other CT kind); kinds not named weigh 1.
+            ``None`` draws the kinds uniformly, as streams without the option always did.
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
     if not 0 < ct_noise_floor_hu[0] <= ct_noise_floor_hu[1]:
         raise ValueError(f"ct_noise_floor_hu must be 0 < low <= high; got {ct_noise_floor_hu}")
+    check_phantom_weights(phantom_weights)
     mods = [m for m in (modalities or MODALITY_WEIGHTS) if not (kind == "3d" and m == "fundus")]
     fams = set(families) if families is not None else {f for f, d in FAMILIES.items() if not d.opt_in}
     if ct_resolution:
@@ -503,7 +519,12 @@ def iter_samples(
         else:
             kinds = [p.kind for p in PHANTOMS if p.modality == modality]
             lo, hi = PHANTOM_SEEDS[split]
-            src = make_phantom(kinds[int(brng.integers(len(kinds)))], int(brng.integers(lo, hi)), n_phantom)
+            if phantom_weights:
+                w = np.array([phantom_weights.get(k, 1.0) for k in kinds])
+                chosen = kinds[int(brng.choice(len(kinds), p=w / w.sum()))]
+            else:  # the uniform draw of streams before the option, so their samples are unchanged
+                chosen = kinds[int(brng.integers(len(kinds)))]
+            src = make_phantom(chosen, int(brng.integers(lo, hi)), n_phantom)
             if ct_noise_floor > 0 and modality == "ct":  # its own stream: other draws stay as they were
                 frng = np.random.default_rng([seed, split_code, block, 4])
                 if frng.random() < ct_noise_floor:

@@ -104,6 +104,10 @@ def test_heldout_leaves_out_levels_that_do_not_degrade(real_data):
             ["--ct-resolution"],
             "error: --ct-resolution adds a data engine degradation, not one of the images of --data",
         ),
+        (
+            ["--phantom-weights", "ct_head=3"],
+            "error: --phantom-weights weighs the data engine's phantoms, not the images of --data",
+        ),
     ],
 )
 def test_engine_example_options_refuse_a_manifest(tmp_path, option, error):
@@ -127,6 +131,22 @@ def test_a_bad_noise_floor_range_is_refused_before_training(tmp_path, value, pro
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2
     assert f"Invalid value for '--ct-noise-floor-hu': {problem}" in res.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ct_hed=3", "unknown phantom kind 'ct_hed'; known: ct_abdomen, ct_chest, ct_head, fundus, mr_brain"),
+        ("ct_head=0", "phantom weight of ct_head must be > 0; got 0.0"),
+        ("ct_head", "expected KIND=W[,KIND=W] (e.g. ct_head=3); got 'ct_head'"),
+    ],
+)
+def test_bad_phantom_weights_are_refused_before_training(tmp_path, value, problem):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train", "pretrain", "--phantom-weights", value, "--out", str(out)])
+    assert res.exit_code == 2
+    assert f"Invalid value for '--phantom-weights': {problem}" in res.output
     assert not out.exists()
 
 

@@ -4,9 +4,10 @@ Each family has two anchor parameters, chosen by hand and written down here: ``p
 reader would just notice (maps to pseudo-MOS 0.9), and ``p_nd``, one that makes the image clearly
 non-diagnostic (maps to 0.3). The distortion ``d`` (:func:`labels.fidelity_loss`) at each anchor is the
 median over calibration sources (phantoms of fixed test-range seeds in every prompt type, plus the real
-scans present, two slices each); CT families get one entry per display window as well.
-``python -m mediqa_sdk.train.data.calibrate [--write]`` prints the table (``--write``: also into
-``labels.py``).
+scans present, two slices each; for a volume family such as slice thickness, the 7-slice stack the engine
+labels, since it is only drawn for 3D samples); CT families get one entry per display window as well.
+``python -m mediqa_sdk.train.data.calibrate [--write] [--family NAME ...]`` prints the table (``--write``:
+also into ``labels.py``; ``--family``: only those families' entries).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from . import labels
 from .catalogue import real_sources
 from .degrade.registry import FAMILIES
-from .generator import CleanSource, load_real, make_phantom, make_sample
+from .generator import CleanSource, load_real, make_phantom, make_sample, select_slices
 
 __all__ = ["ANCHORS", "measure"]
 
@@ -70,25 +71,29 @@ def measure(family: str, sources: list[CleanSource]) -> dict[str, tuple[float, f
     display window (a window's width changes what SSIM sees tenfold: lung vs. brain).
     """
     results: dict[str, list[list[float]]] = {}
+    volume = FAMILIES[family].volume
     for src in sources:
-        if FAMILIES[family].volume and src.volume.shape[0] < 3:
+        if volume and src.volume.shape[0] < 3:
             continue
         valid = np.flatnonzero(src.valid) if src.valid.any() else np.arange(src.volume.shape[0])
         picks = sorted({int(valid[len(valid) // 3]), int(valid[(2 * len(valid)) // 3])})
+        # a volume family is drawn for 3D samples only: measure it on the stack the engine labels
+        stack = select_slices(src.valid, "3d", np.random.default_rng(0)) if volume else ()
+        views = [stack] if volume else [(i,) for i in picks]
         for type_ in sorted(set(src.types)):
             keys = [family] + ([f"{family}:{type_}"] if src.modality == "ct" else [])
-            for slice_ in picks:
+            for indices in views:
                 for k, param in enumerate(ANCHORS[family]):
                     s = make_sample(
                         src,
-                        "2d",
+                        "3d" if volume else "2d",
                         family,
                         np.random.default_rng(k),
                         param=param,
                         type_=type_,
-                        indices=(slice_,),
+                        indices=indices,
                     )
-                    d = labels.fidelity_loss(s.image, s.clean, src.modality, type_)
+                    d = labels.fidelity_loss(s.image, s.clean, src.modality, type_, is_stack=volume)
                     for key in keys:
                         results.setdefault(key, [[], []])[k].append(d)
     return {key: (float(np.median(a)), float(np.median(b))) for key, (a, b) in results.items()}
@@ -103,10 +108,13 @@ def _table(values: dict[str, tuple[float, float]]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    """Measure every family and print (``--write``: also store) the calibration table."""
+    """Measure every family (or those after ``--family``) and print (``--write``: also store) the table."""
+    only = [a for a, prev in zip(argv, ["", *argv][:-1], strict=True) if prev == "--family"]
+    if unknown := set(only) - set(ANCHORS):
+        sys.exit(f"error: no anchors for {', '.join(sorted(unknown))}; known: {', '.join(ANCHORS)}")
     values: dict[str, tuple[float, float]] = {}
     cache: dict[str, list[CleanSource]] = {}
-    for family in ANCHORS:
+    for family in only or ANCHORS:
         modality = FAMILIES[family].modality
         for key, (d_jnd, d_nd) in measure(family, cache.setdefault(modality, _sources(modality))).items():
             if not d_nd > d_jnd:
@@ -117,13 +125,18 @@ def main(argv: list[str]) -> None:
     if "--write" in argv:
         path = Path(labels.__file__)
         text = path.read_text()
-        new = re.sub(
-            r"(    # BEGIN CALIBRATION\n).*?(    # END CALIBRATION)",
-            lambda m: m.group(1) + table + "\n" + m.group(2),
-            text,
-            flags=re.S,
-        )
-        path.write_text(new)
+        if only:  # replace those entries in place, keep the others
+            for line in table.splitlines():
+                key = line.split('"')[1]
+                text = re.sub(rf'^    "{re.escape(key)}": Calibration\(.*\),$', line, text, flags=re.M)
+        else:
+            text = re.sub(
+                r"(    # BEGIN CALIBRATION\n).*?(    # END CALIBRATION)",
+                lambda m: m.group(1) + table + "\n" + m.group(2),
+                text,
+                flags=re.S,
+            )
+        path.write_text(text)
 
 
 if __name__ == "__main__":

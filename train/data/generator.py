@@ -493,7 +493,8 @@ def iter_samples(
             ``families``.
         phantom_weights: relative weight of each phantom kind within its modality (``{"ct_head": 3}``: a CT
             phantom is a head three times as often as each other CT kind); kinds not named weigh 1.
-            ``None`` draws the kinds uniformly, as streams without the option always did.
+            ``None`` (or empty) draws the kinds uniformly with the same random numbers as streams before
+            the option; with weights every modality's kind is a weighted draw (other random numbers).
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
@@ -522,7 +523,7 @@ def iter_samples(
             if phantom_weights:
                 w = np.array([phantom_weights.get(k, 1.0) for k in kinds])
                 chosen = kinds[int(brng.choice(len(kinds), p=w / w.sum()))]
-            else:  # the uniform draw of streams before the option, so their samples are unchanged
+            else:  # the uniform draw of streams before the option: their samples are unchanged
                 chosen = kinds[int(brng.integers(len(kinds)))]
             src = make_phantom(chosen, int(brng.integers(lo, hi)), n_phantom)
             if ct_noise_floor > 0 and modality == "ct":  # its own stream: other draws stay as they were

@@ -118,3 +118,20 @@ def test_a_family_the_score_does_not_separate_gets_no_bands(tmp_path):
     assert (
         load_registry(registry_file).get(name, "scorer").grade(0.5, "mr", "head", "t1").name == "acceptable"
     )
+
+
+def test_a_family_whose_good_images_are_not_separated_gets_no_bands(tmp_path):
+    """Non-diagnostic images separated, good ones not: a good cut would leave no acceptable band, so none."""
+    registry_file = tmp_path / "models.json"
+    shutil.copyfile(registry_path(), registry_file)
+    name = "mediqa-scorer-placeholder"
+    mos = [0.1, 0.2, 0.5, 0.6, 0.7, 0.92, 0.95]
+    cal = calibrate_family("ct", [0.1, 0.15, 0.9, 0.85, 0.8, 0.3, 0.4], mos)
+    assert cal.nondiagnostic is not None and cal.nondiagnostic.auc >= MIN_AUC
+    assert cal.good is not None and cal.good.auc < MIN_AUC
+    store_family_grades(name, {"ct": cal}, registry_file)
+    record = next(m for m in json.loads(registry_file.read_text())["models"] if m["name"] == name)
+    assert "ct" not in record.get("grades_by_family", {})
+    stats = record["metrics"]["calibration"]["ct"]
+    assert stats["stored"] is False
+    assert stats["why_not_stored"] == f"good AUC {cal.good.auc:.3f} < {MIN_AUC}: the score does not separate"

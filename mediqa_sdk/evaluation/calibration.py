@@ -42,8 +42,8 @@ __all__ = [
 
 NONDIAGNOSTIC_MOS = 0.3
 GOOD_MOS = 0.9
-#: a family's bands are stored only when the score separates its non-diagnostic images at least this well
-#: (AUC); below it the runtime keeps the broader family's or the model's default bands
+#: a family's bands are stored only when the score separates its non-diagnostic images and its good images
+#: at least this well (AUC each); below it the runtime keeps the broader family's or the model's default bands
 MIN_AUC = 0.6
 
 
@@ -180,8 +180,9 @@ def store_family_grades(
 ) -> Path:
     """Write calibrated bands into ``model``'s record (``grades_by_family`` plus ``metrics.calibration``).
 
-    A family whose non-diagnostic AUC is below ``min_auc`` gets no bands of its own (stale ones are removed),
-    so its images are graded with the broader family's or the model's default bands.
+    A family whose non-diagnostic or good AUC is below ``min_auc`` gets no bands of its own (stale ones are
+    removed), so its images are graded with the broader family's or the model's default bands: a good
+    threshold that does not separate good images would leave no acceptable band (good from = poor below).
 
     Families already stored and not recalibrated are kept. The result is validated before it is written.
 
@@ -203,13 +204,15 @@ def store_family_grades(
     stats = dict(record.get("metrics", {}).get("calibration", {}))
     for family, cal in calibrations.items():
         stats[family] = cal.to_dict()
-        auc = cal.nondiagnostic.auc if cal.nondiagnostic is not None else None
-        if auc is not None and auc < min_auc:
+        weak = [
+            f"{end} AUC {t.auc:.3f} < {min_auc}"
+            for end, t in (("non-diagnostic", cal.nondiagnostic), ("good", cal.good))
+            if t is not None and t.auc < min_auc
+        ]
+        if weak:
             bands.pop(family, None)
             stats[family]["stored"] = False
-            stats[family]["why_not_stored"] = (
-                f"non-diagnostic AUC {auc:.3f} < {min_auc}: the score does not separate"
-            )
+            stats[family]["why_not_stored"] = f"{'; '.join(weak)}: the score does not separate"
             continue
         bands[family] = cal.bands((float(score_range[0]), float(score_range[1])))
         stats[family]["stored"] = True

@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from mediqa_sdk.export.heldout import LEVELS, HeldoutRow, middle_slices, sample_volume
+from mediqa_sdk.export.heldout import HeldoutRow, SeriesVersion, score_versions, source_series
 from mediqa_sdk.train.data.catalogue import PHANTOMS
-from mediqa_sdk.train.data.degrade.registry import FAMILIES
-from mediqa_sdk.train.data.generator import Sample, make_phantom, make_sample, select_slices, with_noise_floor
+from mediqa_sdk.train.data.generator import make_phantom, with_noise_floor
 from mediqa_sdk.train.data.splits import PHANTOM_SEEDS
 from mediqa_sdk.train.metrics import srcc
 
@@ -33,55 +34,19 @@ from mediqa_sdk import Assessor
 def phantom_rows(
     assessor: Assessor, split: str, kinds: list[str], n_seeds: int, noise_hu: float
 ) -> list[HeldoutRow]:
-    """Score every version of every phantom series (``group`` holds the phantom kind)."""
-    rows: list[HeldoutRow] = []
+    """Score every version of every phantom series (``group`` holds the phantom kind, ``source_id`` its
+    seed); the held-out benchmark's series (:func:`source_series`) with the phantom's seed as the draw's."""
+    return score_versions(assessor, _versions(split, kinds, n_seeds, noise_hu))
+
+
+def _versions(split: str, kinds: list[str], n_seeds: int, noise_hu: float) -> Iterator[SeriesVersion]:
     lo = PHANTOM_SEEDS[split][0]
     for kind in kinds:
         for seed in range(lo, lo + n_seeds):
             src = make_phantom(kind, seed)
             if src.modality == "ct" and noise_hu > 0:
                 src = with_noise_floor(src, noise_hu, np.random.default_rng(seed))
-            dims = ["2d"] if src.modality == "fundus" else ["3d", "2d"]
-            for dim in dims:
-                indices = select_slices(src.valid, dim, np.random.default_rng(seed))
-                type_ = src.types[0]
-                prompts = {"modality": src.modality, "region": src.region}
-                if src.modality == "mr":
-                    prompts["type"] = type_
-                families = [f for f, d in FAMILIES.items() if d.modality == src.modality and f in LEVELS]
-                clean = make_sample(
-                    src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices, neighbours=True
-                )
-                clean_score = _score(assessor, clean, prompts)
-                for family in families:
-                    if FAMILIES[family].volume and dim == "2d":
-                        continue
-                    rows.append(HeldoutRow(kind, str(seed), dim, family, 0, np.nan, clean_score, 1.0, None))
-                    for k, level in enumerate(LEVELS[family], start=1):
-                        sample = make_sample(
-                            src,
-                            dim,
-                            family,
-                            np.random.default_rng(seed + 1),
-                            param=level,
-                            type_=type_,
-                            indices=indices,
-                            neighbours=True,
-                        )
-                        if np.array_equal(sample.image, clean.image):
-                            continue
-                        score = _score(assessor, sample, prompts)
-                        rows.append(
-                            HeldoutRow(kind, str(seed), dim, family, k, level, score, sample.pseudo_mos, None)
-                        )
-    return rows
-
-
-def _score(assessor: Assessor, sample: Sample, prompts: dict[str, str]) -> float:
-    if sample.neighbours is None:
-        return float(assessor.score(sample.image, **prompts).score)
-    volume, chosen = sample_volume(sample), middle_slices(len(sample.image))
-    return float(assessor.score_slices(volume, chosen, **prompts).score)
+            yield from (replace(v, source_id=str(seed)) for v in source_series(src, kind, seed))
 
 
 def table(rows: list[HeldoutRow]) -> dict[str, dict[str, tuple[float, float]]]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ import numpy as np
 if TYPE_CHECKING:
     from mediqa_sdk import Assessor, QualityResult
 
-    from ..train.data.generator import Sample
+    from ..train.data.generator import CleanSource, Sample
 
 __all__ = [
     "LEVELS",
@@ -48,6 +48,8 @@ __all__ = [
     "heldout_series",
     "middle_slices",
     "sample_volume",
+    "score_versions",
+    "source_series",
     "summarise",
     "with_neighbours",
 ]
@@ -145,8 +147,7 @@ def heldout_series(
     The clean version of a source and dimension is one :class:`Sample` object shared by its series.
     """
     from ..train.data.catalogue import real_sources
-    from ..train.data.degrade.registry import FAMILIES
-    from ..train.data.generator import load_real, make_sample, select_slices
+    from ..train.data.generator import load_real
     from ..train.data.splits import load_splits
 
     splits = load_splits()
@@ -154,36 +155,44 @@ def heldout_series(
         if splits.get(src_info.source_id) != split or (modalities and src_info.modality not in modalities):
             continue
         src = load_real(src_info.source_id)
-        group = family_group(src.modality, src.region)
-        dims = ["2d"] if src.modality == "fundus" or src.dim == "2d" else ["3d", "2d"]
-        for dim in dims:
-            indices = select_slices(src.valid, dim, np.random.default_rng(seed))
-            type_ = src.types[0]
-            prompts: dict[str, str] = {"modality": src.modality, "region": src.region}
-            if src.modality == "mr":
-                prompts["type"] = type_
-            clean = make_sample(
-                src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices, neighbours=True
-            )
-            families = [f for f, d in FAMILIES.items() if d.modality == src.modality and f in LEVELS]
-            for family in families:
-                if FAMILIES[family].volume and dim == "2d":
-                    continue
-                yield SeriesVersion(group, src.source_id, dim, family, 0, math.nan, clean, prompts)
-                for k, level in enumerate(LEVELS[family], start=1):
-                    sample = make_sample(
-                        src,
-                        dim,
-                        family,
-                        np.random.default_rng(seed + 1),  # one draw of the fault for the whole series
-                        param=level,
-                        type_=type_,
-                        indices=indices,
-                        neighbours=True,
-                    )
-                    if np.array_equal(sample.image, clean.image):
-                        continue  # a level at or above the source's own value (e.g. its dose): not degraded
-                    yield SeriesVersion(group, src.source_id, dim, family, k, level, sample, prompts)
+        yield from source_series(src, family_group(src.modality, src.region), seed)
+
+
+def source_series(src: CleanSource, group: str, seed: int = 0) -> Iterator[SeriesVersion]:
+    """Every version of every level series of one clean source (a real scan or a phantom), clean first in
+    each: the salient slices and the clean version drawn with ``seed``, the fault with ``seed + 1``."""
+    from ..train.data.degrade.registry import FAMILIES
+    from ..train.data.generator import make_sample, select_slices
+
+    dims = ["2d"] if src.modality == "fundus" or src.dim == "2d" else ["3d", "2d"]
+    for dim in dims:
+        indices = select_slices(src.valid, dim, np.random.default_rng(seed))
+        type_ = src.types[0]
+        prompts: dict[str, str] = {"modality": src.modality, "region": src.region}
+        if src.modality == "mr":
+            prompts["type"] = type_
+        clean = make_sample(
+            src, dim, None, np.random.default_rng(seed), type_=type_, indices=indices, neighbours=True
+        )
+        families = [f for f, d in FAMILIES.items() if d.modality == src.modality and f in LEVELS]
+        for family in families:
+            if FAMILIES[family].volume and dim == "2d":
+                continue
+            yield SeriesVersion(group, src.source_id, dim, family, 0, math.nan, clean, prompts)
+            for k, level in enumerate(LEVELS[family], start=1):
+                sample = make_sample(
+                    src,
+                    dim,
+                    family,
+                    np.random.default_rng(seed + 1),  # one draw of the fault for the whole series
+                    param=level,
+                    type_=type_,
+                    indices=indices,
+                    neighbours=True,
+                )
+                if np.array_equal(sample.image, clean.image):
+                    continue  # a level at or above the source's own value (e.g. its dose): not degraded
+                yield SeriesVersion(group, src.source_id, dim, family, k, level, sample, prompts)
 
 
 def evaluate_heldout(
@@ -196,18 +205,24 @@ def evaluate_heldout(
     """Score every held-out version through the runtime; returns one row per scored image."""
     from mediqa_sdk import Assessor
 
+    assessor = Assessor(model, registry=registry, device="cpu")
+    return score_versions(assessor, heldout_series(split, seed, modalities))
+
+
+def score_versions(assessor: Assessor, versions: Iterable[SeriesVersion]) -> list[HeldoutRow]:
+    """Score each version through the runtime (a series' shared clean version once); one row per image."""
     from ..train.data.degrade.registry import FAMILIES
 
-    assessor = Assessor(model, registry=registry, device="cpu")
-    clean: dict[tuple[str, str], QualityResult] = {}  # a source's clean version is shared by its series
+    clean: dict[tuple[str, str, str], QualityResult] = {}  # a source's clean version is shared by its series
     rows: list[HeldoutRow] = []
-    for v in heldout_series(split, seed, modalities):
+    for v in versions:
+        key = (v.group, v.source_id, v.dim)
         if v.severity:
             result = _score_sample(assessor, v.sample, v.prompts)
         else:
-            if (v.source_id, v.dim) not in clean:
-                clean[(v.source_id, v.dim)] = _score_sample(assessor, v.sample, v.prompts)
-            result = clean[(v.source_id, v.dim)]
+            if key not in clean:
+                clean[key] = _score_sample(assessor, v.sample, v.prompts)
+            result = clean[key]
         name = FAMILIES[v.family].physics
         phys = next((p.value for p in result.physics if p.name == name), None)
         rows.append(

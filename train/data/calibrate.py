@@ -75,11 +75,11 @@ def measure(family: str, sources: list[CleanSource]) -> dict[str, tuple[float, f
     for src in sources:
         if volume and src.volume.shape[0] < 3:
             continue
-        valid = np.flatnonzero(src.valid) if src.valid.any() else np.arange(src.volume.shape[0])
-        picks = sorted({int(valid[len(valid) // 3]), int(valid[(2 * len(valid)) // 3])})
-        # a volume family is drawn for 3D samples only: measure it on the stack the engine labels
-        stack = select_slices(src.valid, "3d", np.random.default_rng(0)) if volume else ()
-        views = [stack] if volume else [(i,) for i in picks]
+        if volume:  # drawn for 3D samples only: measured on the stack the engine labels
+            views = [select_slices(src.valid, "3d", np.random.default_rng(0))]
+        else:
+            valid = np.flatnonzero(src.valid) if src.valid.any() else np.arange(src.volume.shape[0])
+            views = [(i,) for i in sorted({int(valid[len(valid) // 3]), int(valid[(2 * len(valid)) // 3])})]
         for type_ in sorted(set(src.types)):
             keys = [family] + ([f"{family}:{type_}"] if src.modality == "ct" else [])
             for indices in views:

@@ -132,6 +132,14 @@ def test_chest_ct_is_scored_in_lung_and_soft_windows(registry):
     assert [t.value for t in prompts.types] == ["bone_window"]
 
 
+def test_head_ct_is_scored_in_brain_and_bone_windows(registry):
+    vocab = registry.get(None, "scorer").vocabulary
+    prompts, _ = _resolve(
+        registry, {"modality": "CT", "body_part": "HEAD"}, {}, _probs(vocab, "ct", "head", "brain_window")
+    )
+    assert [t.value for t in prompts.types] == ["brain_window", "bone_window"]
+
+
 def test_fundus_implies_eye_and_colour(registry):
     vocab = registry.get(None, "scorer").vocabulary
     prompts, _ = _resolve(registry, {}, {}, _probs(vocab, "fundus", "eye", "color"), hu=False)

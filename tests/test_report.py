@@ -76,12 +76,12 @@ def test_report_writes_a_self_contained_page_and_the_montage(assessor, ct_file, 
 
 
 def test_montage_tiles_are_the_pixels_the_scorer_saw(assessor, ct_file):
-    result = assessor.score(ct_file, modality="ct", region="head")
+    result = assessor.score(ct_file, modality="ct", region="abdomen")
     views = assessor.scored_views(result)
     [(window, pictures)] = views.windows
-    assert window == "brain_window" and pictures.shape == (7, 224, 224) and pictures.dtype == np.uint8
-    # the network input of the brain window, mapped back to 0..255
-    _, [(_, x, _)] = assessor.network_inputs(ct_file, modality="ct", region="head")
+    assert window == "soft_window" and pictures.shape == (7, 224, 224) and pictures.dtype == np.uint8
+    # the network input of the soft-tissue window (the one window of an abdomen), mapped back to 0..255
+    _, [(_, x, _)] = assessor.network_inputs(ct_file, modality="ct", region="abdomen")
     pre = assessor.scorer.preprocess
     assert np.abs(pictures.astype(int) - np.round((x[:, 0] * pre.std[0] + pre.mean[0]) * 255)).max() <= 1
     montage = draw_montage(result, views, BANDS)

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 from mediqa_sdk.train.data.cli import data_group
-from mediqa_sdk.train.data.generator import iter_samples
+from mediqa_sdk.train.data.generator import REGION_WINDOWS, iter_samples
 from mediqa_sdk.train.data.splits import PHANTOM_SEEDS, load_splits
 from mediqa_sdk.train.data.writeset import MANIFEST_FIELDS
+
+from mediqa_sdk.registry import load_registry
 
 
 def _check_split(sample, split: str) -> None:
@@ -97,3 +99,12 @@ def test_3d_samples_carry_their_degraded_neighbours() -> None:
     # 2D samples and samples made without neighbours have none
     assert make_sample(src, "2d", None, rng, neighbours=True).neighbours is None
     assert make_sample(src, "3d", None, rng).neighbours is None
+
+
+def test_the_runtime_scores_each_ct_region_in_the_windows_the_engine_trains_it_in() -> None:
+    """A head CT scored in the brain window alone (v2.5.0) while trained in brain and bone made the grain of a
+    routine scan hide motion from the scorer: the two lists must name the same windows."""
+    runtime = load_registry().get(None, "scorer").preprocess.ct_region_windows
+    for region, windows in REGION_WINDOWS.items():
+        assert set(runtime[region]) == set(windows), region
+        assert runtime[region][0] == windows[0], region  # the first names the grade bands

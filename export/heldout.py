@@ -10,7 +10,9 @@ and region as a user or DICOM tags would give them; MR contrast from the catalog
 the degraded slices before and after each chosen one and scored on the chosen ones
 (:meth:`~mediqa_sdk.Assessor.score_slices`), so a scorer that reads neighbouring slices sees them degraded
 too (since 2026-12-06; the draws of the fault differ from earlier records, the protocol is the same).
-Reported per family
+Since :data:`PROTOCOL` 2026-12-07 MR undersampling keeps nested random phase-encode lines instead of every
+R-th one, so that its levels are a quality order by the labels (``bench/level_order.py``); records measured
+before it have no ``protocol`` key. Reported per family
 group (CT chest, CT abdomen/head, MR brain, MR other, fundus):
 
 - ``srcc_level``: Spearman correlation between the score and the degradation severity (clean = 0), computed
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEVELS",
+    "PROTOCOL",
     "HeldoutRow",
     "SeriesVersion",
     "classifier_accuracy",
@@ -54,6 +57,8 @@ __all__ = [
     "with_neighbours",
 ]
 
+#: date of the last change to what the benchmark measures (stored with each record it writes)
+PROTOCOL = "2026-12-07"
 #: severities per family, mildest first (physical units of the family's parameter)
 LEVELS: dict[str, tuple[float, ...]] = {
     "ct_dose": (200.0, 80.0, 30.0, 10.0),
@@ -394,6 +399,7 @@ def heldout_command(
             if rec["name"] == name:
                 rec.setdefault("metrics", {})["heldout_real"] = {
                     "split": split,
+                    "protocol": PROTOCOL,
                     "groups": summary,
                     "families": families,
                 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from mediqa_sdk.train.data.degrade import mr
@@ -58,3 +60,16 @@ def test_mr_degradations_are_deterministic(func, param) -> None:
     b = func(img[:2], param, np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, img[:2])
+
+
+def test_undersampling_of_one_draw_keeps_nested_lines_so_a_higher_r_loses_more() -> None:
+    masks = [mr.undersampling_mask(128, r, np.random.default_rng(7)) for r in (2.0, 3.0, 4.0, 5.5)]
+    assert all(np.all(b <= a) and b.sum() < a.sum() for a, b in itertools.pairwise(masks))
+    assert masks[0].sum() == pytest.approx(128 * (0.08 + 0.92 / 2), abs=2)  # the centre and half the rest
+    assert masks[0][0] and masks[-1][0]  # the centre (DC) always
+    img = _disc()[0][:1]  # the error over the whole field grows with R (where it lands varies)
+    errors = [
+        float(np.mean((mr.mr_undersampling(img, r, np.random.default_rng(7)) - img) ** 2))
+        for r in (2.0, 3.0, 4.0, 5.5)
+    ]
+    assert all(a < b for a, b in itertools.pairwise(errors))

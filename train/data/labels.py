@@ -236,7 +236,7 @@ CALIBRATION: dict[str, Calibration] = {
     "mr_field_strength": Calibration(2, 0.3, 0.07045, 0.6918),
     "mr_motion": Calibration(1, 6, 0.04655, 0.2425),
     "mr_gibbs": Calibration(160, 48, 0.01208, 0.2961),
-    "mr_undersampling": Calibration(2, 5, 0.2076, 0.366),
+    "mr_undersampling": Calibration(2, 5, 0.2323, 0.2936),
     "mr_bias_field": Calibration(0.4, 2.4, 0.009429, 0.05247),
     "fundus_defocus": Calibration(1, 5, 0.02246, 0.2115),
     "fundus_motion_blur": Calibration(3, 14, 0.0286, 0.2048),

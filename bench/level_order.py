@@ -18,8 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from mediqa_sdk.export.heldout import HeldoutRow, heldout_series
-from mediqa_sdk.train.metrics import srcc
+from mediqa_sdk.export.heldout import HeldoutRow, heldout_series, level_series, level_srcc
 
 
 def label_rows(split: str, seed: int = 0, modalities: tuple[str, ...] | None = None) -> list[HeldoutRow]:
@@ -35,15 +34,11 @@ def label_rows(split: str, seed: int = 0, modalities: tuple[str, ...] | None = N
 def level_order(rows: list[HeldoutRow]) -> dict[str, dict[str, tuple[float, float, float, int]]]:
     """``group -> family -> (mean level SRCC, worst series, share strictly falling, series)``; ``"all"``
     per group pools its families."""
-    series: dict[tuple[str, str, str, str], list[HeldoutRow]] = defaultdict(list)
-    for r in rows:
-        series[(r.group, r.source_id, r.dim, r.family)].append(r)
     acc: dict[str, dict[str, list[tuple[float, bool]]]] = defaultdict(lambda: defaultdict(list))
-    for (group, _, _, family), v in series.items():
+    for (group, _, _, family), v in level_series(rows).items():
         v = sorted(v, key=lambda r: r.severity)
-        scores = np.array([r.score for r in v])
-        level = srcc(scores, -np.array([r.severity for r in v], float))
-        falling = bool(np.all(np.diff(scores) < 0))
+        level = level_srcc(v)
+        falling = bool(np.all(np.diff([r.score for r in v]) < 0))
         acc[group][family].append((level, falling))
         acc[group]["all"].append((level, falling))
     return {

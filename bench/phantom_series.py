@@ -22,11 +22,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from mediqa_sdk.export.heldout import HeldoutRow, SeriesVersion, score_versions, source_series
+from mediqa_sdk.export.heldout import (
+    HeldoutRow,
+    SeriesVersion,
+    level_series,
+    level_srcc,
+    score_versions,
+    source_series,
+)
 from mediqa_sdk.train.data.catalogue import PHANTOMS
 from mediqa_sdk.train.data.generator import make_phantom, with_noise_floor
 from mediqa_sdk.train.data.splits import PHANTOM_SEEDS
-from mediqa_sdk.train.metrics import srcc
 
 from mediqa_sdk import Assessor
 
@@ -51,12 +57,9 @@ def _versions(split: str, kinds: list[str], n_seeds: int, noise_hu: float) -> It
 
 def table(rows: list[HeldoutRow]) -> dict[str, dict[str, tuple[float, float]]]:
     """``kind -> family -> (mean level SRCC, clean-wins share)``, with ``"all"`` per kind."""
-    series: dict[tuple[str, str, str, str], list[HeldoutRow]] = defaultdict(list)
-    for r in rows:
-        series[(r.group, r.source_id, r.dim, r.family)].append(r)
     acc: dict[str, dict[str, list[tuple[float, list[bool]]]]] = defaultdict(lambda: defaultdict(list))
-    for (kind, _, _, family), v in series.items():
-        level = srcc(np.array([r.score for r in v]), -np.array([r.severity for r in v], float))
+    for (kind, _, _, family), v in level_series(rows).items():
+        level = level_srcc(v)
         wins = [r.score < v[0].score for r in v[1:]]
         acc[kind][family].append((level, wins))
         acc[kind]["all"].append((level, wins))

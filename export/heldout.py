@@ -49,6 +49,8 @@ __all__ = [
     "evaluate_heldout",
     "heldout_command",
     "heldout_series",
+    "level_series",
+    "level_srcc",
     "middle_slices",
     "sample_volume",
     "score_versions",
@@ -246,19 +248,30 @@ def score_versions(assessor: Assessor, versions: Iterable[SeriesVersion]) -> lis
     return rows
 
 
+def level_series(rows: Iterable[HeldoutRow]) -> dict[tuple[str, str, str, str], list[HeldoutRow]]:
+    """Rows grouped into their level series, keyed ``(group, source_id, dim, family)``, in row order."""
+    series: dict[tuple[str, str, str, str], list[HeldoutRow]] = defaultdict(list)
+    for r in rows:
+        series[(r.group, r.source_id, r.dim, r.family)].append(r)
+    return series
+
+
+def level_srcc(series: list[HeldoutRow]) -> float:
+    """Spearman correlation of score and -severity within one series (1.0: milder versions score higher)."""
+    from ..train.metrics import srcc
+
+    return srcc(np.array([r.score for r in series]), -np.array([r.severity for r in series], float))
+
+
 def summarise(rows: list[HeldoutRow]) -> dict[str, dict[str, float]]:
     """Per-group metrics (see the module docstring)."""
     from ..train.metrics import plcc, rmse, srcc
 
-    series: dict[tuple[str, str, str, str], list[HeldoutRow]] = defaultdict(list)
-    for r in rows:
-        series[(r.group, r.source_id, r.dim, r.family)].append(r)
+    series = level_series(rows)
     out: dict[str, dict[str, Any]] = {}
     for group in sorted({r.group for r in rows}):
         mine = [(k, v) for k, v in series.items() if k[0] == group]
-        level_srcc = [
-            srcc(np.array([r.score for r in v]), -np.array([r.severity for r in v], float)) for _, v in mine
-        ]
+        level = [level_srcc(v) for _, v in mine]
         wins = [r.score < v[0].score for _, v in mine for r in v[1:]]
         dose = [
             srcc(np.array([r.physics_value for r in v[1:]]), np.array([r.param for r in v[1:]]))
@@ -275,8 +288,8 @@ def summarise(rows: list[HeldoutRow]) -> dict[str, dict[str, float]]:
         stats: dict[str, Any] = {
             "sources": len({k[1] for k, _ in mine}),
             "images": len(flat),
-            "srcc_level": float(np.mean(level_srcc)),
-            "srcc_level_min": float(np.min(level_srcc)),
+            "srcc_level": float(np.mean(level)),
+            "srcc_level_min": float(np.min(level)),
             "clean_wins": float(np.mean(wins)),
             "srcc": srcc(pred, true),
             "plcc": plcc(pred, true),

@@ -114,6 +114,7 @@ def _run(
         | ({"augment": True} if kw.get("augment") else {})
         | ({"ct_resolution": True} if kw.get("ct_resolution") else {})
         | ({"phantom_weights": dict(kw["phantom_weights"])} if kw.get("phantom_weights") else {})
+        | ({"family_weights": dict(kw["family_weights"])} if kw.get("family_weights") else {})
         | (
             {"ct_noise_floor": kw["ct_noise_floor"], "ct_noise_floor_hu": list(floor_hu)}
             if kw.get("ct_noise_floor")
@@ -158,6 +159,7 @@ def _run(
             ct_noise_floor_hu=floor_hu,
             ct_resolution=bool(kw.get("ct_resolution")),
             phantom_weights=tuple(kw.get("phantom_weights") or ()),
+            family_weights=tuple(kw.get("family_weights") or ()),
         )
         stream = EngineBatches(spec, record)
         # a paired run validates on versions of one content, the view of the held-out level series
@@ -242,13 +244,21 @@ def _gray_channels_option(f):
 
 def _engine_example_options(f):
     """What the data engine's examples look like: ``--augment``, ``--ct-noise-floor``, ``--ct-resolution``,
-    ``--phantom-weights``."""
+    ``--phantom-weights``, ``--family-weights``."""
     f = click.option(
         "--phantom-weights",
         default=None,
-        callback=_parse_phantom_weights,
+        callback=_weights_parser("check_phantom_weights", "ct_head=3", "KIND"),
         help="Draw some phantom kinds more often within their modality, e.g. ct_head=3 (a CT phantom is a "
         "head three times as often as each other CT kind); unnamed kinds weigh 1.",
+    )(f)
+    f = click.option(
+        "--family-weights",
+        default=None,
+        callback=_weights_parser("check_family_weights", "mr_bias_field=3", "FAMILY"),
+        help="Draw some degradation families more often within their modality, e.g. mr_bias_field=3 (a "
+        "degraded MR example is a bias field three times as often as each other MR family); unnamed "
+        "families weigh 1.",
     )(f)
     f = click.option(
         "--ct-resolution",
@@ -295,26 +305,33 @@ def _parse_hu_range(
     return lo, hi
 
 
-def _parse_phantom_weights(
-    ctx: click.Context, param: click.Parameter, text: str | None
-) -> tuple[tuple[str, float], ...] | None:
-    """``KIND=W[,KIND=W...]`` with known phantom kinds and weights > 0; ``None`` when not given."""
-    from .data.generator import check_phantom_weights
+def _weights_parser(check: str, example: str, what: str = "NAME"):
+    """A click callback reading ``NAME=W[,NAME=W...]`` (``what`` names ``NAME`` in errors), checked by
+    the data engine's function ``check`` (imported when the option is given); ``None`` when not given."""
 
-    if text is None:
-        return None
-    pairs: list[tuple[str, float]] = []
-    for item in text.split(","):
-        kind, _, weight = item.partition("=")
+    def parse(
+        ctx: click.Context, param: click.Parameter, text: str | None
+    ) -> tuple[tuple[str, float], ...] | None:
+        if text is None:
+            return None
+        pairs: list[tuple[str, float]] = []
+        for item in text.split(","):
+            name, _, weight = item.partition("=")
+            try:
+                pairs.append((name.strip(), float(weight)))
+            except ValueError:
+                raise click.BadParameter(
+                    f"expected {what}=W[,{what}=W] (e.g. {example}); got {text!r}"
+                ) from None
+        from .data import generator
+
         try:
-            pairs.append((kind.strip(), float(weight)))
-        except ValueError:
-            raise click.BadParameter(f"expected KIND=W[,KIND=W] (e.g. ct_head=3); got {text!r}") from None
-    try:
-        check_phantom_weights(dict(pairs))
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from None
-    return tuple(pairs)
+            getattr(generator, check)(dict(pairs))
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from None
+        return tuple(pairs)
+
+    return parse
 
 
 def _check_noise_floor(kw: dict) -> None:
@@ -420,6 +437,8 @@ def finetune(
         sys.exit("error: --ct-resolution adds a data engine degradation, not one of the images of --data")
     if kw.get("phantom_weights") and data is not None:
         sys.exit("error: --phantom-weights weighs the data engine's phantoms, not the images of --data")
+    if kw.get("family_weights") and data is not None:
+        sys.exit("error: --family-weights weighs the data engine's degradations, not the images of --data")
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     else:

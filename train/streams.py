@@ -112,8 +112,8 @@ class StreamSpec:
     (``paired_fraction``: share of blocks of versions of one content; ``series_fraction``: share of those
     that are one family at several severities; ``ct_noise_floor``: share of CT phantoms given a routine dose's
     noise first, ``ct_noise_floor_hu`` the range of that noise; ``ct_resolution``: CT also gets in-plane
-    blur; ``phantom_weights``: ``(kind, weight)`` pairs for drawing phantom kinds; see
-    :func:`iter_samples`)."""
+    blur; ``phantom_weights``: ``(kind, weight)`` pairs for drawing phantom kinds; ``family_weights``:
+    ``(family, weight)`` pairs for drawing degradation families; see :func:`iter_samples`)."""
 
     task: str
     split: str
@@ -131,6 +131,7 @@ class StreamSpec:
     ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU
     ct_resolution: bool = False
     phantom_weights: tuple[tuple[str, float], ...] = ()
+    family_weights: tuple[tuple[str, float], ...] = ()
 
 
 class EngineBatches(IterableDataset):  # type: ignore[type-arg]
@@ -179,6 +180,7 @@ def _engine_options(spec: StreamSpec) -> dict[str, object]:
         "ct_noise_floor_hu": spec.ct_noise_floor_hu,
         "ct_resolution": spec.ct_resolution,
         "phantom_weights": dict(spec.phantom_weights) or None,
+        "family_weights": dict(spec.family_weights) or None,
     }
 
 

@@ -108,6 +108,10 @@ def test_heldout_leaves_out_levels_that_do_not_degrade(real_data):
             ["--phantom-weights", "ct_head=3"],
             "error: --phantom-weights weighs the data engine's phantoms, not the images of --data",
         ),
+        (
+            ["--family-weights", "mr_gibbs=3"],
+            "error: --family-weights weighs the data engine's degradations, not the images of --data",
+        ),
     ],
 )
 def test_engine_example_options_refuse_a_manifest(tmp_path, option, error):
@@ -147,6 +151,22 @@ def test_bad_phantom_weights_are_refused_before_training(tmp_path, value, proble
     res = CliRunner().invoke(main, ["train", "pretrain", "--phantom-weights", value, "--out", str(out)])
     assert res.exit_code == 2
     assert f"Invalid value for '--phantom-weights': {problem}" in res.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("mr_gibs=3", "unknown degradation family 'mr_gibs'; known: ct_dose,"),
+        ("mr_gibbs=-1", "family weight of mr_gibbs must be > 0; got -1.0"),
+        ("mr_gibbs", "expected FAMILY=W[,FAMILY=W] (e.g. mr_bias_field=3); got 'mr_gibbs'"),
+    ],
+)
+def test_bad_family_weights_are_refused_before_training(tmp_path, value, problem):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train", "finetune", "--family-weights", value, "--out", str(out)])
+    assert res.exit_code == 2
+    assert f"Invalid value for '--family-weights': {problem}" in res.output
     assert not out.exists()
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "NOISE_FLOOR_HU",
     "CleanSource",
     "Sample",
+    "check_family_weights",
     "check_phantom_weights",
     "iter_samples",
     "load_real",
@@ -442,6 +443,21 @@ def check_phantom_weights(weights: Mapping[str, float] | None) -> None:
             raise ValueError(f"phantom weight of {kind} must be > 0; got {weight}")
 
 
+def check_family_weights(weights: Mapping[str, float] | None) -> None:
+    """Raise ``ValueError`` for an unknown degradation family or a weight that is not positive."""
+    for name, weight in (weights or {}).items():
+        if name not in FAMILIES:
+            raise ValueError(f"unknown degradation family {name!r}; known: {', '.join(sorted(FAMILIES))}")
+        if not weight > 0:
+            raise ValueError(f"family weight of {name} must be > 0; got {weight}")
+
+
+def _weighted(options: list[str], weights: Mapping[str, float], rng: np.random.Generator) -> str:
+    """One of ``options`` drawn with probability proportional to its weight (unnamed families weigh 1)."""
+    w = np.array([weights.get(f, 1.0) for f in options])
+    return options[int(rng.choice(len(options), p=w / w.sum()))]
+
+
 def iter_samples(
     split: str,
     kind: str = "2d",
@@ -462,6 +478,7 @@ def iter_samples(
     ct_noise_floor_hu: tuple[float, float] = NOISE_FLOOR_HU,
     ct_resolution: bool = False,
     phantom_weights: Mapping[str, float] | None = None,
+    family_weights: Mapping[str, float] | None = None,
 ) -> Iterator[Sample]:
     """Stream labelled samples of ``split`` (``train``/``val``/``test``), endless unless ``n`` is given.
 
@@ -495,12 +512,17 @@ def iter_samples(
             phantom is a head three times as often as each other CT kind); kinds not named weigh 1.
             ``None`` (or empty) draws the kinds uniformly with the same random numbers as streams before
             the option; with weights every modality's kind is a weighted draw (other random numbers).
+        family_weights: relative weight of each degradation family within its modality
+            (``{"mr_bias_field": 3}``), for a degraded sample's family and a series' family; unnamed families
+            weigh 1. ``None`` (or empty) draws them uniformly with the random numbers of streams before the
+            option; with weights every family is a weighted draw (other random numbers).
     """
     if split not in SPLITS or kind not in ("2d", "3d"):
         raise ValueError(f"split must be one of {SPLITS} and kind '2d' or '3d'; got {split!r}, {kind!r}")
     if not 0 < ct_noise_floor_hu[0] <= ct_noise_floor_hu[1]:
         raise ValueError(f"ct_noise_floor_hu must be 0 < low <= high; got {ct_noise_floor_hu}")
     check_phantom_weights(phantom_weights)
+    check_family_weights(family_weights)
     mods = [m for m in (modalities or MODALITY_WEIGHTS) if not (kind == "3d" and m == "fundus")]
     fams = set(families) if families is not None else {f for f, d in FAMILIES.items() if not d.opt_in}
     if ct_resolution:
@@ -536,7 +558,9 @@ def iter_samples(
         paired = brng.random() < paired_fraction
         indices = select_slices(src.valid, kind, brng) if paired else None
         type_ = str(brng.choice(src.types)) if paired else None
-        series = str(brng.choice(options)) if paired and options and brng.random() < series_fraction else None
+        series = None
+        if paired and options and brng.random() < series_fraction:
+            series = _weighted(options, family_weights, brng) if family_weights else str(brng.choice(options))
         for k in range(samples_per_source):
             if n is not None and count >= n:
                 return
@@ -550,7 +574,11 @@ def iter_samples(
                 count += 1
                 continue
             clean = not options or (paired and k == 0) or rng.random() < clean_fraction
-            family = None if clean else str(rng.choice(options))
+            family = None
+            if not clean:
+                family = (
+                    _weighted(options, family_weights, rng) if family_weights else str(rng.choice(options))
+                )
             second = None
             if family is not None and len(options) > 1 and rng.random() < combo_fraction:
                 second = str(rng.choice([f for f in options if f != family]))

@@ -169,9 +169,9 @@ def _run(
         n_3d = 0 if stage == "classifier" else kw["val_3d"]
         kind = "-paired" if paired else ""
         sources = ",".join(sorted(k for k, v in load_splits().items() if v == "val"))
-        # a new split or other grey channels make a new set
+        # a new split, other grey channels or a changed data engine (a fault, a label) make a new set
         tag = hashlib.sha256(
-            (sources + "|" + ",".join(record.preprocess.gray_channels)).encode()
+            (sources + "|" + ",".join(record.preprocess.gray_channels) + "|" + _engine_digest()).encode()
         ).hexdigest()[:8]
         name = (
             f".val-heldout-{tag}.pt"
@@ -197,6 +197,24 @@ def _run(
         f"done: {report.steps} steps in {report.seconds / 60:.1f} min; best metric {report.best_metric:.4f} "
         f"at step {report.best_step} -> {report.best_path}"
     )
+
+
+def _engine_sources() -> list[Path]:
+    """The files whose change makes a cached validation set stale: the data engine's source (faults, labels,
+    phantoms, splits) and the held-out series' levels."""
+    from ..export import heldout
+
+    root = Path(__file__).parent / "data"
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".csv", ".json") and p.is_file())
+    return [*files, Path(heldout.__file__)]
+
+
+def _engine_digest() -> str:
+    """sha256 over :func:`_engine_sources` (names and bytes), part of a cached validation set's name."""
+    digest = hashlib.sha256()
+    for path in _engine_sources():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _checkpoint_channels(init: str | None) -> tuple[str, ...]:

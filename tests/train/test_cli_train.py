@@ -179,3 +179,13 @@ def test_a_noise_floor_range_without_the_floor_is_refused(tmp_path, stage):
         "error: --ct-noise-floor-hu sets the noise of --ct-noise-floor P; give that too"
     ]
     assert not out.exists()
+
+
+def test_a_cached_validation_set_is_named_after_the_engine_source():
+    from mediqa_sdk.train.cli import _engine_digest, _engine_sources
+
+    names = {p.relative_to(p.parents[1]).as_posix() for p in _engine_sources()}
+    # faults, labels, the phantom generators, the split table and the held-out levels
+    expected = {"degrade/mr.py", "data/labels.py", "phantoms/ct.py", "data/splits.csv", "export/heldout.py"}
+    assert expected <= names
+    assert len(_engine_digest()) == 64 and _engine_digest() == _engine_digest()

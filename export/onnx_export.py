@@ -12,6 +12,7 @@ inputs.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -328,10 +329,13 @@ def export_command(
     """Export a trained CHECKPOINT to ONNX, check parity with torch, and register it in models.json."""
     from mediqa_sdk.registry import registry_path
 
-    from ..train.model import load_checkpoint
+    from ..train.model import CheckpointError, load_checkpoint
     from .registry_record import build_record, write_record
 
-    model, provenance = load_checkpoint(checkpoint)
+    try:
+        model, provenance = load_checkpoint(checkpoint)
+    except CheckpointError as err:
+        sys.exit(f"error: {err}")
     if not (provenance.get("settings") or {}).get("data"):
         provenance["trained_on"] = _engine_sources()
     registry = registry or registry_path()

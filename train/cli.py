@@ -228,8 +228,14 @@ def _checkpoint_channels(init: str | None) -> tuple[str, ...]:
 
 
 def _check_init(init: str) -> None:
-    """Exit with a one-line error unless ``init`` is a checkpoint file or a scorer of the registry."""
+    """Exit with a one-line error unless ``init`` is a model checkpoint or a scorer of the registry."""
     if Path(init).is_file():
+        from .model import CheckpointError, load_checkpoint
+
+        try:
+            load_checkpoint(init)
+        except CheckpointError as err:
+            sys.exit(f"error: --init {err}")
         return
     from mediqa_sdk.registry import load_registry
 
@@ -513,13 +519,16 @@ def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
     itself began.
     """
     from .loop import load_init
-    from .model import load_checkpoint, save_checkpoint
+    from .model import CheckpointError, load_checkpoint, save_checkpoint
     from .model.interpolate import interpolate_models
 
     if not Path(finetuned).is_file():
         sys.exit(f"error: --finetuned {finetuned}: checkpoint not found")
     _check_init(init)
-    tuned, provenance = load_checkpoint(finetuned)
+    try:
+        tuned, provenance = load_checkpoint(finetuned)
+    except CheckpointError as err:
+        sys.exit(f"error: --finetuned {err}")
     start = load_init(init, tuple(getattr(tuned.cfg, "gray_channels", ())))
     if start.cfg.to_dict() != tuned.cfg.to_dict():
         sys.exit(f"error: {finetuned}: not a fine-tune of {init} (other model configuration)")

@@ -15,8 +15,8 @@ Losses (the paper's MSE where it applies):
 Deviations from the paper, on purpose: AdamW with lr 3e-4 (1e-5 in the paper fits fine-tuning a pre-trained
 ViT-B, not training a light network from scratch), cosine decay, batches of 16 (2D) and 2 volumes (3D) instead
 of 1, and a wall-clock budget with early stopping on the validation metric (SRCC for regression, mean head
-accuracy for the classifier). Seeded; ``last.pt`` checkpoints allow resuming; ``log.csv`` records every
-evaluation.
+accuracy for the classifier). Seeded; ``last.pt`` checkpoints allow resuming (and, like ``best.pt``,
+exporting); ``log.csv`` records every evaluation.
 """
 
 from __future__ import annotations
@@ -331,8 +331,16 @@ def train(
                 + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
                 + ("  (best)" if improved else "")
             )
-            torch.save(
+            torch.save(  # a checkpoint too (config, model, provenance), so a run's last step can be exported
                 {
+                    "config": model.cfg.to_dict(),
+                    "provenance": {
+                        "stage": settings.stage,
+                        "step": step,
+                        "seconds": round(elapsed, 1),
+                        "val": metrics,
+                        "settings": asdict(settings),
+                    },
                     "model": model.state_dict(),
                     "optim": optim.state_dict(),
                     "step": step,

@@ -189,3 +189,29 @@ def test_a_cached_validation_set_is_named_after_the_engine_source():
     expected = {"degrade/mr.py", "data/labels.py", "phantoms/ct.py", "data/splits.csv", "export/heldout.py"}
     assert expected <= names
     assert len(_engine_digest()) == 64 and _engine_digest() == _engine_digest()
+
+
+def test_export_and_interpolate_refuse_a_resume_state_in_one_line(tmp_path):
+    import torch
+
+    state = tmp_path / "last.pt"
+    torch.save({"model": {}, "optim": {}, "step": 3}, state)
+    res = CliRunner().invoke(main, ["export", "checkpoint", str(state), "--name", "x"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        f"error: {state}: not a model checkpoint (no model configuration; a run's last.pt written before "
+        "2026-12-07 holds only the state to resume from: use the run's best.pt)"
+    ]
+    args = [
+        "train",
+        "interpolate",
+        "--init",
+        str(state),
+        "--finetuned",
+        str(state),
+        "--out",
+        str(tmp_path / "m.pt"),
+    ]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1 and res.output.startswith(f"error: --init {state}: not a model checkpoint")
+    assert not (tmp_path / "m.pt").exists()

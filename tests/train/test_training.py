@@ -205,6 +205,26 @@ def test_loop_learns_keeps_the_best_and_resumes(tmp_path):
     assert (tmp_path / "best.pt").is_file() and (tmp_path / "last.pt").is_file()
     more = TrainSettings(**{**settings.__dict__, "max_steps": 60, "resume": True})
     assert train(more, _toy_batches(1), val).steps == 60
+    # the last step is a checkpoint too: the weights of step 60, whichever step was best
+    from mediqa_sdk.train.model import load_checkpoint
+
+    last, provenance = load_checkpoint(tmp_path / "last.pt")
+    assert provenance["step"] == 60 and provenance["settings"]["max_steps"] == 60
+    state = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, state[k]) for k, v in last.state_dict().items())
+
+
+def test_a_file_that_is_not_a_model_checkpoint_is_refused_in_one_line(tmp_path):
+    from mediqa_sdk.train.model import CheckpointError, load_checkpoint
+
+    resume_only = tmp_path / "last.pt"  # what a run's last.pt held before it carried the configuration
+    torch.save({"model": {}, "optim": {}, "step": 3}, resume_only)
+    with pytest.raises(CheckpointError, match=r"last\.pt: not a model checkpoint \(no model configuration"):
+        load_checkpoint(resume_only)
+    garbage = tmp_path / "notes.pt"
+    garbage.write_text("not torch")
+    with pytest.raises(CheckpointError, match=r"notes\.pt: not a readable torch checkpoint"):
+        load_checkpoint(garbage)
 
 
 def test_rank_loss_only_compares_versions_of_one_source():

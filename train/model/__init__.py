@@ -6,7 +6,7 @@
 """
 
 from .baselines import BASELINE_PRESETS, BaselineConfig, baseline_config
-from .checkpoint import build_model, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
 from .classifier import ClassifierOutput, PromptClassifier
 from .config import (
     CLASSIFIER_PRESETS,
@@ -26,6 +26,7 @@ __all__ = [
     "SCORER_PRESETS",
     "BackboneConfig",
     "BaselineConfig",
+    "CheckpointError",
     "ClassifierConfig",
     "ClassifierOutput",
     "MedIQAScorer",

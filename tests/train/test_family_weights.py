@@ -37,6 +37,12 @@ def test_a_weighted_series_is_drawn_in_proportion() -> None:
 
 
 def test_without_weights_the_stream_draws_what_it_always_drew() -> None:
+    # the degraded samples among the first 24 of this stream, as drawn before the option existed
+    drawn = (
+        "bias_field gibbs motion bias_field bias_field bias_field bias_field undersampling gibbs bias_field "
+        "field_strength undersampling undersampling field_strength undersampling bias_field bias_field gibbs"
+    )
+    assert _families(24) == [f"mr_{name}" for name in drawn.split()]
     assert _families(40, family_weights={}) == _families(40)
     assert _families(40, family_weights={"ct_dose": 5.0}) != _families(40)  # a weighted draw, other numbers
 

@@ -139,34 +139,41 @@ def test_a_bad_noise_floor_range_is_refused_before_training(tmp_path, value, pro
 
 
 @pytest.mark.parametrize(
-    ("value", "problem"),
+    ("stage", "option", "value", "problem"),
     [
-        ("ct_hed=3", "unknown phantom kind 'ct_hed'; known: ct_abdomen, ct_chest, ct_head, fundus, mr_brain"),
-        ("ct_head=0", "phantom weight of ct_head must be > 0; got 0.0"),
-        ("ct_head", "expected KIND=W[,KIND=W] (e.g. ct_head=3); got 'ct_head'"),
+        (
+            "pretrain",
+            "--phantom-weights",
+            "ct_hed=3",
+            "unknown phantom kind 'ct_hed'; known: ct_abdomen, ct_chest, ct_head, fundus, mr_brain",
+        ),
+        ("pretrain", "--phantom-weights", "ct_head=0", "phantom weight of ct_head must be > 0; got 0.0"),
+        (
+            "pretrain",
+            "--phantom-weights",
+            "ct_head",
+            "expected KIND=W[,KIND=W] (e.g. ct_head=3); got 'ct_head'",
+        ),
+        (
+            "finetune",
+            "--family-weights",
+            "mr_gibs=3",
+            "unknown degradation family 'mr_gibs'; known: ct_dose,",
+        ),
+        ("finetune", "--family-weights", "mr_gibbs=-1", "family weight of mr_gibbs must be > 0; got -1.0"),
+        (
+            "finetune",
+            "--family-weights",
+            "mr_gibbs",
+            "expected FAMILY=W[,FAMILY=W] (e.g. mr_bias_field=3); got 'mr_gibbs'",
+        ),
     ],
 )
-def test_bad_phantom_weights_are_refused_before_training(tmp_path, value, problem):
+def test_bad_draw_weights_are_refused_before_training(tmp_path, stage, option, value, problem):
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["train", "pretrain", "--phantom-weights", value, "--out", str(out)])
+    res = CliRunner().invoke(main, ["train", stage, option, value, "--out", str(out)])
     assert res.exit_code == 2
-    assert f"Invalid value for '--phantom-weights': {problem}" in res.output
-    assert not out.exists()
-
-
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("mr_gibs=3", "unknown degradation family 'mr_gibs'; known: ct_dose,"),
-        ("mr_gibbs=-1", "family weight of mr_gibbs must be > 0; got -1.0"),
-        ("mr_gibbs", "expected FAMILY=W[,FAMILY=W] (e.g. mr_bias_field=3); got 'mr_gibbs'"),
-    ],
-)
-def test_bad_family_weights_are_refused_before_training(tmp_path, value, problem):
-    out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["train", "finetune", "--family-weights", value, "--out", str(out)])
-    assert res.exit_code == 2
-    assert f"Invalid value for '--family-weights': {problem}" in res.output
+    assert f"Invalid value for '{option}': {problem}" in res.output
     assert not out.exists()
 
 

@@ -433,29 +433,36 @@ def make_sample(
     )
 
 
+def _check_weights(weights: Mapping[str, float] | None, known: Iterable[str], what: str, short: str) -> None:
+    """Raise ``ValueError`` for a name not in ``known`` (``what``: e.g. "phantom kind") or a weight <= 0."""
+    known = set(known)
+    for name, weight in (weights or {}).items():
+        if name not in known:
+            raise ValueError(f"unknown {what} {name!r}; known: {', '.join(sorted(known))}")
+        if not weight > 0:
+            raise ValueError(f"{short} weight of {name} must be > 0; got {weight}")
+
+
 def check_phantom_weights(weights: Mapping[str, float] | None) -> None:
     """Raise ``ValueError`` for an unknown phantom kind or a weight that is not positive."""
-    known = {p.kind for p in PHANTOMS}
-    for kind, weight in (weights or {}).items():
-        if kind not in known:
-            raise ValueError(f"unknown phantom kind {kind!r}; known: {', '.join(sorted(known))}")
-        if not weight > 0:
-            raise ValueError(f"phantom weight of {kind} must be > 0; got {weight}")
+    _check_weights(weights, (p.kind for p in PHANTOMS), "phantom kind", "phantom")
 
 
 def check_family_weights(weights: Mapping[str, float] | None) -> None:
     """Raise ``ValueError`` for an unknown degradation family or a weight that is not positive."""
-    for name, weight in (weights or {}).items():
-        if name not in FAMILIES:
-            raise ValueError(f"unknown degradation family {name!r}; known: {', '.join(sorted(FAMILIES))}")
-        if not weight > 0:
-            raise ValueError(f"family weight of {name} must be > 0; got {weight}")
+    _check_weights(weights, FAMILIES, "degradation family", "family")
 
 
 def _weighted(options: list[str], weights: Mapping[str, float], rng: np.random.Generator) -> str:
-    """One of ``options`` drawn with probability proportional to its weight (unnamed families weigh 1)."""
-    w = np.array([weights.get(f, 1.0) for f in options])
+    """One of ``options`` drawn with probability proportional to its weight (unnamed options weigh 1)."""
+    w = np.array([weights.get(o, 1.0) for o in options])
     return options[int(rng.choice(len(options), p=w / w.sum()))]
+
+
+def _family(options: list[str], weights: Mapping[str, float] | None, rng: np.random.Generator) -> str:
+    """A degradation family of ``options``: weighted when ``weights`` are given, else the uniform draw of
+    streams before ``family_weights`` (same random numbers)."""
+    return _weighted(options, weights, rng) if weights else str(rng.choice(options))
 
 
 def iter_samples(
@@ -543,8 +550,7 @@ def iter_samples(
             kinds = [p.kind for p in PHANTOMS if p.modality == modality]
             lo, hi = PHANTOM_SEEDS[split]
             if phantom_weights:
-                w = np.array([phantom_weights.get(k, 1.0) for k in kinds])
-                chosen = kinds[int(brng.choice(len(kinds), p=w / w.sum()))]
+                chosen = _weighted(kinds, phantom_weights, brng)
             else:  # the uniform draw of streams before the option: their samples are unchanged
                 chosen = kinds[int(brng.integers(len(kinds)))]
             src = make_phantom(chosen, int(brng.integers(lo, hi)), n_phantom)
@@ -560,7 +566,7 @@ def iter_samples(
         type_ = str(brng.choice(src.types)) if paired else None
         series = None
         if paired and options and brng.random() < series_fraction:
-            series = _weighted(options, family_weights, brng) if family_weights else str(brng.choice(options))
+            series = _family(options, family_weights, brng)
         for k in range(samples_per_source):
             if n is not None and count >= n:
                 return
@@ -574,11 +580,7 @@ def iter_samples(
                 count += 1
                 continue
             clean = not options or (paired and k == 0) or rng.random() < clean_fraction
-            family = None
-            if not clean:
-                family = (
-                    _weighted(options, family_weights, rng) if family_weights else str(rng.choice(options))
-                )
+            family = None if clean else _family(options, family_weights, rng)
             second = None
             if family is not None and len(options) > 1 and rng.random() < combo_fraction:
                 second = str(rng.choice([f for f in options if f != family]))

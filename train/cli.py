@@ -84,6 +84,7 @@ def _run(
     from .data.generator import NOISE_FLOOR_HU
     from .data.splits import load_splits
     from .loop import TrainSettings, train
+    from .model.global_context import NoTrainableError
     from .streams import EngineBatches, ManifestBatches, StreamSpec, fixed_batches, heldout_batches
 
     precision = choose_precision("fp32" if kw["fp32"] else kw["precision"])
@@ -115,6 +116,8 @@ def _run(
         | ({"ct_resolution": True} if kw.get("ct_resolution") else {})
         | ({"phantom_weights": dict(kw["phantom_weights"])} if kw.get("phantom_weights") else {})
         | ({"family_weights": dict(kw["family_weights"])} if kw.get("family_weights") else {})
+        | ({"global_context": True} if kw.get("global_context") else {})
+        | ({"train_only": list(kw["train_only"])} if kw.get("train_only") else {})
         | (
             {"ct_noise_floor": kw["ct_noise_floor"], "ct_noise_floor_hu": list(floor_hu)}
             if kw.get("ct_noise_floor")
@@ -192,7 +195,10 @@ def _run(
             torch.save(val, cache)
     loader = DataLoader(stream, batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True)
     torch.manual_seed(kw["seed"])
-    report = train(settings, loader, val, log=_say)
+    try:
+        report = train(settings, loader, val, log=_say)
+    except NoTrainableError as err:
+        sys.exit(f"error: --train-only: {err}")
     _say(
         f"done: {report.steps} steps in {report.seconds / 60:.1f} min; best metric {report.best_metric:.4f} "
         f"at step {report.best_step} -> {report.best_path}"
@@ -433,6 +439,22 @@ def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     help="What validation (early stopping, best.pt) measures: the engine's validation blocks, or the level "
     "series of the validation split's real scans (mediqa heldout --split val, in torch).",
 )
+@click.option(
+    "--global-context",
+    is_flag=True,
+    help="Give the scorer the slice-level context term (the spread of its tokens over the slice added to "
+    "every patch score; it starts at 0, so a trained --init scores as before until it learns).",
+)
+@click.option(
+    "--train-only",
+    callback=lambda _ctx, _param, text: (
+        tuple(p.strip() for p in text.split(",") if p.strip()) if text else ()
+    ),
+    default=None,
+    metavar="PREFIX[,PREFIX]",
+    help="Train only the parameters whose names start with these prefixes and freeze the rest "
+    "(e.g. context_branch).",
+)
 @_gray_channels_option
 @_engine_example_options
 @_common
@@ -520,6 +542,7 @@ def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
     """
     from .loop import load_init
     from .model import CheckpointError, load_checkpoint, save_checkpoint
+    from .model.global_context import add_global_context
     from .model.interpolate import interpolate_models
 
     if not Path(finetuned).is_file():
@@ -530,6 +553,8 @@ def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
     except CheckpointError as err:
         sys.exit(f"error: --finetuned {err}")
     start = load_init(init, tuple(getattr(tuned.cfg, "gray_channels", ())))
+    if getattr(tuned.cfg, "global_context", False):  # as the fine-tune began: the branch at 0
+        start = add_global_context(start)
     if start.cfg.to_dict() != tuned.cfg.to_dict():
         sys.exit(f"error: {finetuned}: not a fine-tune of {init} (other model configuration)")
     mixed = interpolate_models(start, tuned, alpha)  # same configuration, so the same parameters

@@ -37,6 +37,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 from .metrics import plcc, rmse, srcc
 from .model import build_model, classifier_config, load_checkpoint, save_checkpoint, scorer_config
+from .model.global_context import add_global_context, freeze_except
 from .model.input_channels import remap_input_channels
 
 __all__ = ["TrainReport", "TrainSettings", "evaluate_batches", "load_init", "train"]
@@ -105,12 +106,30 @@ def load_init(init: str, channels: tuple[str, ...] = ()) -> torch.nn.Module:
 
 
 def _build(settings: TrainSettings) -> torch.nn.Module:
+    """The model a run trains: its ``--init`` or a new preset, given the context branch when asked."""
+    channels = tuple(settings.extra.get("gray_channels") or ())
+    context = bool(settings.extra.get("global_context"))
     if settings.init:
-        return load_init(settings.init, tuple(settings.extra.get("gray_channels") or ())).train()
+        model = load_init(settings.init, channels)
+        return (add_global_context(model) if context else model).train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()
-    channels = tuple(settings.extra.get("gray_channels") or ())
-    return build_model(scorer_config(settings.config, gray_channels=channels)).train()
+    cfg = scorer_config(settings.config, gray_channels=channels, global_context=context)
+    return build_model(cfg).train()
+
+
+def _trainable(
+    model: torch.nn.Module, settings: TrainSettings, log: Callable[[str], None]
+) -> list[torch.nn.Parameter]:
+    """The parameters the optimiser moves: all, or with ``train_only`` those named by its prefixes."""
+    prefixes = tuple(settings.extra.get("train_only") or ())
+    if not prefixes:
+        return list(model.parameters())
+    names = freeze_except(model, prefixes)
+    params = [p for p in model.parameters() if p.requires_grad]
+    values = sum(p.numel() for p in params)
+    log(f"training {len(names)} tensors ({values:,} values) under {', '.join(prefixes)}")
+    return params
 
 
 def rank_loss(score: torch.Tensor, target: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
@@ -252,7 +271,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(asdict(settings), indent=2))
     model = _build(settings)
-    optim = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    params = _trainable(model, settings, log)
+    optim = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     step, best, best_step, bad_evals, spent = 0, -math.inf, 0, 0, 0.0
     last = out / "last.pt"
     if settings.resume and last.is_file():
@@ -282,7 +302,7 @@ def train(
             loss = _loss(model, batch, settings.stage, settings.rank_weight, settings.physics_weight)
         optim.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optim.step()
         losses.append(float(loss.detach()))
         first = batch.get("slices", batch.get("image"))

@@ -95,6 +95,9 @@ class ScorerConfig:
         gray_channels: the grey-image channel recipes the model is trained on, written into its registry
             record's preprocessing (e.g. ``("scored", "scored_prev", "scored_next")`` for through-plane
             input; empty: the recipes of the registry's default scorer).
+        global_context: add a slice-level term to every patch score's logit, computed from the spread of
+            the tokens over the slice (see :class:`~.maniqa.MedIQAScorer`), so that a fault visible only
+            as a difference between distant regions (an MR bias field) can move the score.
     """
 
     name: str
@@ -111,6 +114,7 @@ class ScorerConfig:
     n_physics: int = N_PHYSICS
     image_size: int = IMAGE_SIZE
     gray_channels: tuple[str, ...] = ()
+    global_context: bool = False
     task: str = field(default="scorer", init=False)
 
     def __post_init__(self) -> None:

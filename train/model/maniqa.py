@@ -4,7 +4,8 @@ learned slice weights, on a configurable backbone.
 Per slice: backbone features ``F`` (several depths, concatenated) -> TAB -> reduce -> Swin stage 1 -> TAB ->
 reduce -> Swin stage 2, every Swin layer ``i`` adding its own prompt projection
 ``y = x + FC_i(concat(p_dim, p_mod, p_reg, p_type))``; patch scores ``s_j`` and weights ``w_j``
-give ``q = sum_j w_j s_j / sum_j w_j``. Over the S slices of a volume, ``w̄ = softmax_S(Linear(f))`` from the
+give ``q = sum_j w_j s_j / sum_j w_j`` (with ``global_context``, every patch logit also gets the slice term
+``g = MLP_g([mean_j t_j ; std_j t_j])``). Over the S slices of a volume, ``w̄ = softmax_S(Linear(f))`` from the
 pooled slice features ``f`` and ``Q = sum_i w̄_i q_i``.
 """
 
@@ -19,7 +20,7 @@ from torch import nn
 from .backbones import Mlp, build_backbone
 from .config import ScorerConfig
 
-__all__ = ["MedIQAScorer", "ScorerOutput", "SwinLayer", "TransposedAttention"]
+__all__ = ["MedIQAScorer", "ScorerOutput", "SwinLayer", "TransposedAttention", "slice_context"]
 
 _EPS = 1e-6
 
@@ -140,11 +141,22 @@ class SwinLayer(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def slice_context(tokens: torch.Tensor) -> torch.Tensor:
+    """The mean and standard deviation of each channel over a slice's tokens: ``[N, L, D] -> [N, 2 D]``,
+    ``sigma = sqrt(mean_j (t_j - mean)^2 + eps)`` (the eps keeps the gradient finite on a flat slice)."""
+    mean = tokens.mean(1)
+    spread = ((tokens - mean.unsqueeze(1)) ** 2).mean(1).add(_EPS).sqrt()
+    return torch.cat([mean, spread], dim=-1)
+
+
 class MedIQAScorer(nn.Module):
     """MedIQA scorer implementing ONNX scorer contract v1.
 
     ``forward(slices [B,S,3,224,224], prompt [B,P])`` returns :class:`ScorerOutput`:
-    patch scores ``s_j = sigmoid(MLP_s(t_j))`` and weights ``w_j = sigmoid(MLP_w(t_j))``,
+    patch scores ``s_j = sigmoid(MLP_s(t_j) + g)`` and weights ``w_j = sigmoid(MLP_w(t_j))``, where
+    ``g = MLP_g([mean_j t_j ; std_j t_j])`` with ``cfg.global_context`` (the mean and spread of the slice's
+    tokens, channel by channel; its last layer starts at 0, so adding it keeps a trained model's output)
+    and ``g = 0`` without,
     ``q = sum_j w_j s_j / (sum_j w_j + eps)`` (a convex combination, so 0..1);
     ``w̄ = softmax_S(Linear(mean_j t_j))``; ``Q = sum_i w̄_i q_i``;
     ``physics = sum_i w̄_i sigmoid(Linear(mean_j t_j))_i`` (K normalised physical parameters).
@@ -178,6 +190,13 @@ class MedIQAScorer(nn.Module):
         self.weight_branch = nn.Sequential(
             nn.Linear(d, cfg.head_hidden), nn.GELU(), nn.Linear(cfg.head_hidden, 1)
         )
+        self.context_branch: nn.Sequential | None = None
+        if cfg.global_context:
+            self.context_branch = nn.Sequential(
+                nn.Linear(2 * d, cfg.head_hidden), nn.GELU(), nn.Linear(cfg.head_hidden, 1)
+            )
+            nn.init.zeros_(self.context_branch[2].weight)
+            nn.init.zeros_(self.context_branch[2].bias)
         self.slice_fc = nn.Linear(d, 1)
         self.physics_fc = nn.Linear(d, cfg.n_physics)
 
@@ -197,7 +216,10 @@ class MedIQAScorer(nn.Module):
         images = slices.flatten(0, 1)
         prompts = prompt.unsqueeze(1).expand(-1, s, -1).flatten(0, 1)
         tokens = self.slice_features(images, prompts)
-        s_patch = torch.sigmoid(self.score_branch(tokens)).squeeze(-1)
+        logits = self.score_branch(tokens)  # [N, G*G, 1]
+        if self.context_branch is not None:
+            logits = logits + self.context_branch(slice_context(tokens)).unsqueeze(1)
+        s_patch = torch.sigmoid(logits).squeeze(-1)
         w_patch = torch.sigmoid(self.weight_branch(tokens)).squeeze(-1)
         q = (w_patch * s_patch).sum(1) / (w_patch.sum(1) + _EPS)
         pooled = tokens.mean(1)

@@ -1,0 +1,53 @@
+"""Give a trained scorer the slice-level context term without changing what it computes.
+
+With ``global_context`` every patch logit gets ``g = MLP_g([mean_j t_j ; std_j t_j])`` (see
+:class:`~.maniqa.MedIQAScorer`). The branch's last layer starts at 0, so ``g = 0`` and a model given the
+branch scores every input as before; fine-tuning then moves ``g`` only as far as the evidence helps. Its
+use: a patch score sees a patch and its window, so a fault that only shows as a difference between distant
+regions (an MR bias field: one side of the brain brighter than the other) hardly moves it, while the spread
+of the tokens over the slice does change with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from torch import nn
+
+from .maniqa import MedIQAScorer
+
+__all__ = ["CONTEXT_PREFIX", "NoTrainableError", "add_global_context", "freeze_except"]
+
+#: parameter-name prefix of the context branch (``--train-only context_branch`` trains it alone)
+CONTEXT_PREFIX = "context_branch"
+
+
+class NoTrainableError(ValueError):
+    """No parameter name starts with the prefixes given to train."""
+
+
+def add_global_context(model: MedIQAScorer) -> MedIQAScorer:
+    """A copy of ``model`` with the context branch (last layer 0): the same outputs for every input."""
+    if model.cfg.global_context:
+        return model
+    out = MedIQAScorer(replace(model.cfg, global_context=True))
+    missing, unexpected = out.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(CONTEXT_PREFIX) for k in missing):
+        raise ValueError(f"not a scorer of the same architecture: missing {missing}, unexpected {unexpected}")
+    return out.train(model.training)
+
+
+def freeze_except(model: nn.Module, prefixes: tuple[str, ...]) -> list[str]:
+    """Freeze every parameter whose name starts with none of ``prefixes``; returns the trainable names.
+
+    Raises :class:`NoTrainableError` when none matches (a misspelt prefix would otherwise train nothing).
+    """
+    names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
+    if not names:
+        tops = sorted({n.split(".")[0] for n, _ in model.named_parameters()})
+        raise NoTrainableError(
+            f"no parameter name starts with {', '.join(prefixes)} (the model has {', '.join(tops)})"
+        )
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith(prefixes))
+    return names

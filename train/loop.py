@@ -16,7 +16,9 @@ Deviations from the paper, on purpose: AdamW with lr 3e-4 (1e-5 in the paper fit
 ViT-B, not training a light network from scratch), cosine decay, batches of 16 (2D) and 2 volumes (3D) instead
 of 1, and a wall-clock budget with early stopping on the validation metric (SRCC for regression, mean head
 accuracy for the classifier). Seeded; ``last.pt`` checkpoints allow resuming (and, like ``best.pt``,
-exporting); ``log.csv`` records every evaluation.
+exporting); ``log.csv`` records every evaluation. ``extra["global_context"]`` gives the model the slice-level
+context branch (at 0, see :mod:`.model.global_context`); ``extra["train_only"]`` (name prefixes) freezes every
+other parameter, and the optimiser and the gradient clipping see only the trained ones.
 """
 
 from __future__ import annotations

@@ -233,6 +233,19 @@ def _checkpoint_channels(init: str | None) -> tuple[str, ...]:
     return tuple(raw.get("gray_channels") or ())
 
 
+def _check_train_only(prefixes: tuple[str, ...], context: bool) -> None:
+    """Refuse, before the validation set is built, prefixes that name no part of a scorer."""
+    from .model import build_model, scorer_config
+    from .model.global_context import CONTEXT_PREFIX, NoTrainableError, freeze_except
+
+    if not context and any(p.startswith(CONTEXT_PREFIX) for p in prefixes):
+        sys.exit(f"error: --train-only {CONTEXT_PREFIX} needs --global-context (the branch it trains)")
+    try:  # every preset has the same parts; the smallest is quick to build
+        freeze_except(build_model(scorer_config("tiny", global_context=True)), prefixes)
+    except NoTrainableError as err:
+        sys.exit(f"error: --train-only: {err}")
+
+
 def _check_init(init: str) -> None:
     """Exit with a one-line error unless ``init`` is a model checkpoint or a scorer of the registry."""
     if Path(init).is_file():
@@ -485,6 +498,8 @@ def finetune(
         sys.exit("error: --phantom-weights weighs the data engine's phantoms, not the images of --data")
     if kw.get("family_weights") and data is not None:
         sys.exit("error: --family-weights weighs the data engine's degradations, not the images of --data")
+    if kw.get("train_only"):
+        _check_train_only(kw["train_only"], bool(kw.get("global_context")))
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     else:

@@ -40,14 +40,16 @@ def add_global_context(model: MedIQAScorer) -> MedIQAScorer:
 def freeze_except(model: nn.Module, prefixes: tuple[str, ...]) -> list[str]:
     """Freeze every parameter whose name starts with none of ``prefixes``; returns the trainable names.
 
-    Raises :class:`NoTrainableError` when none matches (a misspelt prefix would otherwise train nothing).
+    Raises :class:`NoTrainableError` when a prefix matches no parameter (a misspelt one would otherwise
+    leave its part frozen without a word).
     """
-    names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
-    if not names:
-        tops = sorted({n.split(".")[0] for n, _ in model.named_parameters()})
+    names = [n for n, _ in model.named_parameters()]
+    unmatched = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unmatched or not prefixes:
+        tops = ", ".join(sorted({n.split(".")[0] for n in names}))
         raise NoTrainableError(
-            f"no parameter name starts with {', '.join(prefixes)} (the model has {', '.join(tops)})"
+            f"no parameter name starts with {', '.join(unmatched)!s} (the model has {tops})"
         )
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith(prefixes))
-    return names
+    return [n for n in names if n.startswith(prefixes)]

@@ -94,6 +94,8 @@ def test_freeze_except_leaves_only_the_named_part_trainable_and_refuses_a_misspe
         NoTrainableError, match=r"no parameter name starts with context_brnch \(the model has"
     ):
         freeze_except(model, ("context_branch", "context_brnch"))
+    with pytest.raises(NoTrainableError, match=r"starts with \(no prefix given\)"):
+        freeze_except(model, ())
 
 
 def test_a_run_that_trains_the_branch_alone_moves_nothing_else(tmp_path) -> None:

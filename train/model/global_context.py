@@ -47,9 +47,8 @@ def freeze_except(model: nn.Module, prefixes: tuple[str, ...]) -> list[str]:
     unmatched = [p for p in prefixes if not any(n.startswith(p) for n in names)]
     if unmatched or not prefixes:
         tops = ", ".join(sorted({n.split(".")[0] for n in names}))
-        raise NoTrainableError(
-            f"no parameter name starts with {', '.join(unmatched)!s} (the model has {tops})"
-        )
+        what = ", ".join(unmatched) or "(no prefix given)"
+        raise NoTrainableError(f"no parameter name starts with {what} (the model has {tops})")
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith(prefixes))
     return [n for n in names if n.startswith(prefixes)]

@@ -552,12 +552,11 @@ def finetune(
 def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
     """Mix a fine-tune with its start model in weight space (WiSE-FT): (1 - alpha) start + alpha fine-tune.
 
-    The start model's input weights are first folded onto the fine-tune's grey channels, as the fine-tune
-    itself began.
+    The start model's input weights are first folded onto the fine-tune's grey channels, and it is given the
+    fine-tune's context branch at 0, as the fine-tune itself began.
     """
     from .loop import load_init
     from .model import CheckpointError, load_checkpoint, save_checkpoint
-    from .model.global_context import add_global_context
     from .model.interpolate import interpolate_models
 
     if not Path(finetuned).is_file():
@@ -567,9 +566,9 @@ def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
         tuned, provenance = load_checkpoint(finetuned)
     except CheckpointError as err:
         sys.exit(f"error: --finetuned {err}")
-    start = load_init(init, tuple(getattr(tuned.cfg, "gray_channels", ())))
-    if getattr(tuned.cfg, "global_context", False):  # as the fine-tune began: the branch at 0
-        start = add_global_context(start)
+    start = load_init(
+        init, tuple(getattr(tuned.cfg, "gray_channels", ())), getattr(tuned.cfg, "global_context", False)
+    )
     if start.cfg.to_dict() != tuned.cfg.to_dict():
         sys.exit(f"error: {finetuned}: not a fine-tune of {init} (other model configuration)")
     mixed = interpolate_models(start, tuned, alpha)  # same configuration, so the same parameters

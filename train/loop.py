@@ -85,10 +85,12 @@ class TrainReport:
     metrics: dict[str, float]
 
 
-def load_init(init: str, channels: tuple[str, ...] = ()) -> torch.nn.Module:
+def load_init(init: str, channels: tuple[str, ...] = (), context: bool = False) -> torch.nn.Module:
     """The model a run starts from: checkpoint file ``init`` or the registry scorer named ``init`` (weights
     read back from its verified graph), its input weights folded onto grey recipes ``channels`` when given
-    and different from its own (:func:`~.model.input_channels.remap_input_channels`); in eval mode."""
+    and different from its own (:func:`~.model.input_channels.remap_input_channels`), and given the context
+    branch at 0 with ``context`` (:func:`~.model.global_context.add_global_context`); in eval mode. Both
+    keep the model's function."""
     from mediqa_sdk.registry import load_registry
 
     if Path(init).is_file():
@@ -104,7 +106,7 @@ def load_init(init: str, channels: tuple[str, ...] = ()) -> torch.nn.Module:
         done = remap_input_channels(model, before, channels)
         print(f"input channels {list(before)} -> {done}", file=sys.stderr)
         model.cfg = replace(model.cfg, gray_channels=channels)
-    return model.eval()
+    return (add_global_context(model) if context else model).eval()
 
 
 def _build(settings: TrainSettings) -> torch.nn.Module:
@@ -112,8 +114,7 @@ def _build(settings: TrainSettings) -> torch.nn.Module:
     channels = tuple(settings.extra.get("gray_channels") or ())
     context = bool(settings.extra.get("global_context"))
     if settings.init:
-        model = load_init(settings.init, channels)
-        return (add_global_context(model) if context else model).train()
+        return load_init(settings.init, channels, context).train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()
     cfg = scorer_config(settings.config, gray_channels=channels, global_context=context)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from scipy.stats import spearmanr
 from mediqa_sdk.registry import load_registry
 
 Series = dict[tuple[str, str, str], dict[int, dict[str, np.ndarray]]]
+Score = Callable[[dict[str, np.ndarray]], float]
 
 
 @torch.no_grad()
@@ -78,19 +80,19 @@ def design(series: Series, family: str, keys: list[str]) -> tuple[np.ndarray, np
     return np.array(rows), np.array(y)
 
 
-def linear(w: np.ndarray, keys: list[str], scale: np.ndarray) -> object:
+def linear(w: np.ndarray, keys: list[str], scale: np.ndarray) -> Score:
     """The probe's score of a version: ``(x / scale) @ w`` over the features ``keys`` (higher: milder)."""
     return lambda v: float((np.concatenate([v[k] for k in keys]) / scale) @ w)
 
 
-def rank(series: Series, family: str, score: object) -> tuple[float, float, list[str]]:
+def rank(series: Series, family: str, score: Score) -> tuple[float, float, list[str]]:
     """Level SRCC (mean over series), clean wins and the lost pairs of a scoring function of a version."""
     srccs, wins, lost, n = [], 0, [], 0
     for (src, dim, fam), levels in sorted(series.items()):
         if fam != family:
             continue
         sev = sorted(levels)
-        sc = [score(levels[s]) for s in sev]  # type: ignore[operator]
+        sc = [score(levels[s]) for s in sev]
         srccs.append(float(spearmanr(sev, [-x for x in sc])[0]))
         for k, s in enumerate(sev[1:], 1):
             n += 1
@@ -102,7 +104,9 @@ def rank(series: Series, family: str, score: object) -> tuple[float, float, list
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="mediqa-scorer-cnn", help="Registry scorer or checkpoint.")
+    ap.add_argument(
+        "--model", default="mediqa-scorer-cnn", help="Registry scorer or checkpoint (default preprocessing)."
+    )
     ap.add_argument("--families", default="mr_bias_field,mr_gibbs")
     ap.add_argument("--features", default="pre:std,head:std,head:mean+head:std,head:quad")
     ap.add_argument("--ridge", default="1,10,100,1000")

@@ -48,7 +48,8 @@ def test_baselines_follow_the_scorer_contract(name: str) -> None:
     assert torch.all((out.physics >= 0) & (out.physics <= 1))
     assert torch.allclose(out.slice_weights.sum(1), torch.ones(2))
     assert torch.allclose(out.score, out.slice_scores.mean(1))  # plain mean over slices
-    assert torch.equal(out.score, again.score)
+    # the same input twice; not bitwise: a BLAS may split a product over fewer threads on a busy machine
+    torch.testing.assert_close(out.score, again.score, rtol=0, atol=1e-6)
     with torch.no_grad():
         single = model(x[:1, :1], torch.zeros(1, 21))
     assert single.score.shape == (1,) and torch.allclose(single.score, single.slice_scores[:, 0])

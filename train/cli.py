@@ -117,6 +117,7 @@ def _run(
         | ({"phantom_weights": dict(kw["phantom_weights"])} if kw.get("phantom_weights") else {})
         | ({"family_weights": dict(kw["family_weights"])} if kw.get("family_weights") else {})
         | ({"global_context": True} if kw.get("global_context") else {})
+        | ({"context_quadrants": True} if kw.get("context_quadrants") else {})
         | ({"train_only": list(kw["train_only"])} if kw.get("train_only") else {})
         | (
             {"ct_noise_floor": kw["ct_noise_floor"], "ct_noise_floor_hu": list(floor_hu)}
@@ -459,6 +460,12 @@ def pretrain(config: str, gray_channels: str | None, **kw) -> None:
     "every patch score; it starts at 0, so a trained --init scores as before until it learns).",
 )
 @click.option(
+    "--context-quadrants",
+    is_flag=True,
+    help="The context term also reads the mean of each quadrant of the token grid less the slice mean (a "
+    "coarse layout; implies --global-context; new inputs start at 0, so a trained --init scores as before).",
+)
+@click.option(
     "--train-only",
     callback=lambda _ctx, _param, text: (
         tuple(p.strip() for p in text.split(",") if p.strip()) if text else ()
@@ -499,7 +506,7 @@ def finetune(
     if kw.get("family_weights") and data is not None:
         sys.exit("error: --family-weights weighs the data engine's degradations, not the images of --data")
     if kw.get("train_only"):
-        _check_train_only(kw["train_only"], bool(kw.get("global_context")))
+        _check_train_only(kw["train_only"], bool(kw.get("global_context") or kw.get("context_quadrants")))
     if init is None:
         _say("note: no --init; fine-tuning from random weights (no physics pre-training)")
     else:
@@ -567,7 +574,10 @@ def interpolate(init: str, finetuned: str, alpha: float, out_path: str) -> None:
     except CheckpointError as err:
         sys.exit(f"error: --finetuned {err}")
     start = load_init(
-        init, tuple(getattr(tuned.cfg, "gray_channels", ())), getattr(tuned.cfg, "global_context", False)
+        init,
+        tuple(getattr(tuned.cfg, "gray_channels", ())),
+        getattr(tuned.cfg, "global_context", False),
+        getattr(tuned.cfg, "context_quadrants", False),
     )
     if start.cfg.to_dict() != tuned.cfg.to_dict():
         sys.exit(f"error: {finetuned}: not a fine-tune of {init} (other model configuration)")

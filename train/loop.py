@@ -39,7 +39,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 from .metrics import plcc, rmse, srcc
 from .model import build_model, classifier_config, load_checkpoint, save_checkpoint, scorer_config
-from .model.global_context import add_global_context, freeze_except
+from .model.global_context import add_context_quadrants, add_global_context, freeze_except
 from .model.input_channels import remap_input_channels
 
 __all__ = ["TrainReport", "TrainSettings", "evaluate_batches", "load_init", "train"]
@@ -85,12 +85,15 @@ class TrainReport:
     metrics: dict[str, float]
 
 
-def load_init(init: str, channels: tuple[str, ...] = (), context: bool = False) -> torch.nn.Module:
+def load_init(
+    init: str, channels: tuple[str, ...] = (), context: bool = False, quadrants: bool = False
+) -> torch.nn.Module:
     """The model a run starts from: checkpoint file ``init`` or the registry scorer named ``init`` (weights
     read back from its verified graph), its input weights folded onto grey recipes ``channels`` when given
     and different from its own (:func:`~.model.input_channels.remap_input_channels`), and given the context
-    branch at 0 with ``context`` (:func:`~.model.global_context.add_global_context`); in eval mode. Both
-    keep the model's function."""
+    branch at 0 with ``context`` (:func:`~.model.global_context.add_global_context`), and its quadrant inputs
+    at 0 with ``quadrants`` (:func:`~.model.global_context.add_context_quadrants`); in eval mode. All keep the
+    model's function."""
     from mediqa_sdk.registry import load_registry
 
     if Path(init).is_file():
@@ -106,18 +109,23 @@ def load_init(init: str, channels: tuple[str, ...] = (), context: bool = False) 
         done = remap_input_channels(model, before, channels)
         print(f"input channels {list(before)} -> {done}", file=sys.stderr)
         model.cfg = replace(model.cfg, gray_channels=channels)
+    if quadrants:
+        return add_context_quadrants(model).eval()
     return (add_global_context(model) if context else model).eval()
 
 
 def _build(settings: TrainSettings) -> torch.nn.Module:
     """The model a run trains: its ``--init`` or a new preset, given the context branch when asked."""
     channels = tuple(settings.extra.get("gray_channels") or ())
-    context = bool(settings.extra.get("global_context"))
+    quadrants = bool(settings.extra.get("context_quadrants"))
+    context = quadrants or bool(settings.extra.get("global_context"))
     if settings.init:
-        return load_init(settings.init, channels, context).train()
+        return load_init(settings.init, channels, context, quadrants).train()
     if settings.stage == "classifier":
         return build_model(classifier_config(settings.config)).train()
-    cfg = scorer_config(settings.config, gray_channels=channels, global_context=context)
+    cfg = scorer_config(
+        settings.config, gray_channels=channels, global_context=context, context_quadrants=quadrants
+    )
     return build_model(cfg).train()
 
 

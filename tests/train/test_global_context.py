@@ -14,7 +14,12 @@ from mediqa_sdk.export.onnx_export import export_onnx
 from mediqa_sdk.export.onnx_import import load_onnx_weights
 from mediqa_sdk.train.loop import TrainSettings, train
 from mediqa_sdk.train.model import build_model, load_checkpoint, save_checkpoint, scorer_config
-from mediqa_sdk.train.model.global_context import NoTrainableError, add_global_context, freeze_except
+from mediqa_sdk.train.model.global_context import (
+    NoTrainableError,
+    add_context_quadrants,
+    add_global_context,
+    freeze_except,
+)
 from mediqa_sdk.train.model.maniqa import slice_context
 
 from mediqa_sdk.cli import main
@@ -83,6 +88,40 @@ def test_a_scorer_with_the_branch_exports_with_parity_and_reads_back(tmp_path) -
     back = load_onnx_weights(build_model(model.cfg), graph)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(back.state_dict()[key], value)
+
+
+def test_quadrant_context_is_each_quadrant_mean_less_the_slice_mean() -> None:
+    grid = torch.zeros(1, 4, 4, 2)
+    grid[:, :2, :2] = 1.0  # top-left quadrant bright in both channels
+    grid[:, 2:, :, 1] = -1.0  # lower half dark in channel 1
+    ctx = slice_context(grid.reshape(1, 16, 2), quadrants=4)
+    assert ctx.shape == (1, 12)
+    torch.testing.assert_close(ctx[:, :4], slice_context(grid.reshape(1, 16, 2)))
+    mean = torch.tensor([0.25, -0.25])
+    quads = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, -1.0], [0.0, -1.0]]) - mean  # TL, TR, BL, BR
+    torch.testing.assert_close(ctx[0, 4:], quads.flatten())
+
+
+def test_adding_quadrant_inputs_keeps_a_trained_branch_and_exports_with_parity(tmp_path) -> None:
+    model = add_global_context(_tiny_gn(0)).eval()
+    _move_branch(model, 3)
+    quad = add_context_quadrants(model).eval()
+    assert (
+        quad.cfg.context_quadrants
+        and quad.context_branch[0].in_features == 3 * model.context_branch[0].in_features
+    )
+    x, p = _inputs()
+    with torch.no_grad():  # zero weights on the new inputs; a wider product may round differently
+        for a, b in zip(model(x, p), quad(x, p), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    _move_branch(quad, 4)  # the quadrant inputs now count
+    graph = export_onnx(quad, tmp_path / "quad.onnx")
+    with torch.no_grad():
+        ref = quad(x, p).score.numpy()
+    sess = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    assert np.abs(sess.run(None, {names[0]: x.numpy(), names[1]: p.numpy()})[0] - ref).max() < 1e-4
+    assert add_context_quadrants(quad) is quad
 
 
 def test_freeze_except_leaves_only_the_named_part_trainable_and_refuses_a_misspelt_one() -> None:

@@ -98,6 +98,8 @@ class ScorerConfig:
         global_context: add a slice-level term to every patch score's logit, computed from the spread of
             the tokens over the slice (see :class:`~.maniqa.MedIQAScorer`), so that a fault visible only
             as a difference between distant regions (an MR bias field) can move the score.
+        context_quadrants: the context term also reads the mean of each 2x2 quadrant of the token grid less
+            the slice mean (a coarse layout: a smooth intensity ramp shows there); needs ``global_context``.
     """
 
     name: str
@@ -115,6 +117,7 @@ class ScorerConfig:
     image_size: int = IMAGE_SIZE
     gray_channels: tuple[str, ...] = ()
     global_context: bool = False
+    context_quadrants: bool = False
     task: str = field(default="scorer", init=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +128,8 @@ class ScorerConfig:
             raise ValueError(f"{self.name}: Swin dims {self.dims} not divisible by heads {self.swin_heads}")
         if self.backbone.out_channels % self.tab_heads or self.dims[0] % self.tab_heads:
             raise ValueError(f"{self.name}: TAB heads {self.tab_heads} must divide the channel counts")
+        if self.context_quadrants and (not self.global_context or grid % 2):
+            raise ValueError(f"{self.name}: context_quadrants needs global_context and an even grid ({grid})")
         if self.gray_channels and len(self.gray_channels) != 3:
             raise ValueError(f"{self.name}: gray_channels must name 3 recipes, got {self.gray_channels}")
 

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from torch import nn
 
 from .maniqa import MedIQAScorer
 
-__all__ = ["CONTEXT_PREFIX", "NoTrainableError", "add_global_context", "freeze_except"]
+__all__ = [
+    "CONTEXT_PREFIX",
+    "NoTrainableError",
+    "add_context_quadrants",
+    "add_global_context",
+    "freeze_except",
+]
 
 #: parameter-name prefix of the context branch (``--train-only context_branch`` trains it alone)
 CONTEXT_PREFIX = "context_branch"
@@ -34,6 +41,21 @@ def add_global_context(model: MedIQAScorer) -> MedIQAScorer:
     missing, unexpected = out.load_state_dict(model.state_dict(), strict=False)
     if unexpected or any(not k.startswith(CONTEXT_PREFIX) for k in missing):
         raise ValueError(f"not a scorer of the same architecture: missing {missing}, unexpected {unexpected}")
+    return out.train(model.training)
+
+
+def add_context_quadrants(model: MedIQAScorer) -> MedIQAScorer:
+    """A copy of ``model`` whose context branch also reads the quadrant means (``context_quadrants``), their
+    input weights at 0: the same outputs for every input. Adds the branch first where it is missing."""
+    if model.cfg.context_quadrants:
+        return model
+    model = add_global_context(model)
+    out = MedIQAScorer(replace(model.cfg, context_quadrants=True))
+    state = dict(model.state_dict())
+    key = f"{CONTEXT_PREFIX}.0.weight"
+    old = state[key]
+    state[key] = torch.cat([old, old.new_zeros(old.shape[0], 2 * old.shape[1])], dim=1)
+    out.load_state_dict(state)
     return out.train(model.training)
 
 

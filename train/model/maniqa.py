@@ -141,12 +141,20 @@ class SwinLayer(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def slice_context(tokens: torch.Tensor) -> torch.Tensor:
+def slice_context(tokens: torch.Tensor, quadrants: int = 0) -> torch.Tensor:
     """The mean and standard deviation of each channel over a slice's tokens: ``[N, L, D] -> [N, 2 D]``,
-    ``sigma = sqrt(mean_j (t_j - mean)^2 + eps)`` (the eps keeps the gradient finite on a flat slice)."""
+    ``sigma = sqrt(mean_j (t_j - mean)^2 + eps)`` (the eps keeps the gradient finite on a flat slice).
+
+    With ``quadrants`` (the side G of the token grid, ``L = G * G``, row-major), also the mean of each 2x2
+    quadrant of the grid less the slice mean: ``[N, L, D] -> [N, 6 D]``.
+    """
     mean = tokens.mean(1)
     spread = ((tokens - mean.unsqueeze(1)) ** 2).mean(1).add(_EPS).sqrt()
-    return torch.cat([mean, spread], dim=-1)
+    if not quadrants:
+        return torch.cat([mean, spread], dim=-1)
+    half, d = quadrants // 2, tokens.shape[-1]
+    quads = tokens.reshape(-1, 2, half, 2, half, d).mean(dim=(2, 4)).reshape(-1, 4, d) - mean.unsqueeze(1)
+    return torch.cat([mean, spread, quads.flatten(1)], dim=-1)
 
 
 class MedIQAScorer(nn.Module):
@@ -155,7 +163,8 @@ class MedIQAScorer(nn.Module):
     ``forward(slices [B,S,3,224,224], prompt [B,P])`` returns :class:`ScorerOutput`:
     patch scores ``s_j = sigmoid(MLP_s(t_j) + g)`` and weights ``w_j = sigmoid(MLP_w(t_j))``, where
     ``g = MLP_g([mean_j t_j ; std_j t_j])`` with ``cfg.global_context`` (the mean and spread of the slice's
-    tokens, channel by channel; its last layer starts at 0, so adding it keeps a trained model's output)
+    tokens, channel by channel; its last layer starts at 0, so adding it keeps a trained model's output;
+    ``cfg.context_quadrants`` adds the four quadrant means less the slice mean, :func:`slice_context`)
     and ``g = 0`` without,
     ``q = sum_j w_j s_j / (sum_j w_j + eps)`` (a convex combination, so 0..1);
     ``w̄ = softmax_S(Linear(mean_j t_j))``; ``Q = sum_i w̄_i q_i``;
@@ -193,7 +202,9 @@ class MedIQAScorer(nn.Module):
         self.context_branch: nn.Sequential | None = None
         if cfg.global_context:
             self.context_branch = nn.Sequential(
-                nn.Linear(2 * d, cfg.head_hidden), nn.GELU(), nn.Linear(cfg.head_hidden, 1)
+                nn.Linear((6 if cfg.context_quadrants else 2) * d, cfg.head_hidden),
+                nn.GELU(),
+                nn.Linear(cfg.head_hidden, 1),
             )
             nn.init.zeros_(self.context_branch[2].weight)
             nn.init.zeros_(self.context_branch[2].bias)
@@ -218,7 +229,8 @@ class MedIQAScorer(nn.Module):
         tokens = self.slice_features(images, prompts)
         logits = self.score_branch(tokens)  # [N, G*G, 1]
         if self.context_branch is not None:
-            logits = logits + self.context_branch(slice_context(tokens)).unsqueeze(1)
+            grid = self.cfg.backbone.out_grid if self.cfg.context_quadrants else 0
+            logits = logits + self.context_branch(slice_context(tokens, grid)).unsqueeze(1)
         s_patch = torch.sigmoid(logits).squeeze(-1)
         w_patch = torch.sigmoid(self.weight_branch(tokens)).squeeze(-1)
         q = (w_patch * s_patch).sum(1) / (w_patch.sum(1) + _EPS)

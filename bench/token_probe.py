@@ -6,10 +6,11 @@ splits, the scorer's tokens ``t_j`` (after the Swin stages, before the last Laye
 ``head``, what the context branch reads) give per slice, averaged over the version's slices:
 
 - ``mean``:  ``mean_j t_j``;
-- ``std``:   ``std_j t_j`` (population), the spread over the slice's 196 tokens;
-- ``quad``:  the four 2x2-quadrant means of ``t_j`` less ``mean_j t_j`` (signed: it depends on orientation).
+- ``std``:   ``sqrt(mean_j (t_j - mean)^2 + eps)``, the spread over the slice's 196 tokens;
+- ``quad``:  the four 2x2-quadrant means of ``t_j`` less ``mean_j t_j`` (signed: it depends on orientation),
 
-A ridge regression of ``+1 / -1`` on the feature difference of two versions of one series (milder minus
+as the context branch computes them (``slice_context`` in ``train/model/maniqa.py``). A ridge regression of
+``+1 / -1`` on the feature difference of two versions of one series (milder minus
 stronger, both orders) is fitted on the training series of a family and ranks the validation series: the
 benchmark's level SRCC (mean over series) and clean wins. With ``--standardise`` each feature is divided by
 its spread over the training differences first. Every ridge strength of ``--ridge`` is printed, because the
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from mediqa_sdk.export.heldout import heldout_series
 from mediqa_sdk.train.loop import load_init
+from mediqa_sdk.train.model.maniqa import slice_context
 from mediqa_sdk.train.streams import collate_scorer
 from scipy.stats import spearmanr
 
@@ -43,14 +45,10 @@ def features(model: torch.nn.Module, slices: torch.Tensor, prompt: torch.Tensor)
     out = model(slices, prompt)
     hook.remove()
     feats: dict[str, np.ndarray] = {"score": np.array([float(out.score.item())])}
-    for where, t in seen.items():  # [S, 196, D]
-        s, n, d = t.shape
-        g = round(n**0.5)
-        mean = t.mean(1)
-        quads = t.reshape(s, 2, g // 2, 2, g // 2, d).mean((2, 4)).reshape(s, 4 * d) - mean.repeat(1, 4)
-        feats[f"{where}:mean"] = mean.mean(0).numpy()
-        feats[f"{where}:std"] = t.std(1, unbiased=False).mean(0).numpy()
-        feats[f"{where}:quad"] = quads.mean(0).numpy()
+    grid = model.cfg.backbone.out_grid
+    for where, t in seen.items():  # [S, G*G, D] -> the context branch's own statistics, averaged over slices
+        ctx, d = slice_context(t, grid).mean(0).numpy(), t.shape[-1]  # [mean ; spread ; 4 quadrants]
+        feats |= {f"{where}:mean": ctx[:d], f"{where}:std": ctx[d : 2 * d], f"{where}:quad": ctx[2 * d :]}
     return feats
 
 

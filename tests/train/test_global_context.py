@@ -24,6 +24,7 @@ from mediqa_sdk.train.model.maniqa import slice_context
 
 from mediqa_sdk.cli import main
 
+from .test_interpolate import run_interpolate
 from .test_training import _toy_batches
 
 
@@ -173,15 +174,7 @@ def test_the_interpolation_of_a_branch_fine_tune_starts_from_the_branch_at_zero(
     save_checkpoint(start, tmp_path / "start.pt")
     save_checkpoint(tuned, tmp_path / "tuned.pt")
     out = tmp_path / "wise.pt"
-    args = [
-        "train",
-        "interpolate",
-        "--init",
-        str(tmp_path / "start.pt"),
-        "--finetuned",
-        str(tmp_path / "tuned.pt"),
-    ]
-    res = CliRunner().invoke(main, [*args, "--alpha", "0.5", "--out", str(out)])
+    res = run_interpolate(tmp_path / "start.pt", tmp_path / "tuned.pt", 0.5, out)
     assert res.exit_code == 0, res.output
     mixed, _ = load_checkpoint(out)
     torch.testing.assert_close(mixed.context_branch[2].weight, tuned.context_branch[2].weight / 2)

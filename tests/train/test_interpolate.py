@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from mediqa_sdk.train.model import build_model, load_checkpoint, save_checkpoint, scorer_config
 from mediqa_sdk.train.model.input_channels import first_input_conv, remap_input_channels
 from mediqa_sdk.train.model.interpolate import interpolate_models
@@ -42,6 +43,12 @@ def test_the_ends_are_the_two_models_and_the_middle_is_their_mean() -> None:
     torch.testing.assert_close(first_input_conv(tuned).weight, before, atol=0, rtol=0)  # inputs untouched
 
 
+def run_interpolate(init: Path, finetuned: Path, alpha: float, out: Path) -> Result:
+    """``mediqa train interpolate`` as a user runs it."""
+    args = ["--init", str(init), "--finetuned", str(finetuned), "--alpha", str(alpha), "--out", str(out)]
+    return CliRunner().invoke(main, ["train", "interpolate", *args])
+
+
 def test_models_of_another_structure_or_alpha_outside_0_1_are_refused() -> None:
     start = _tiny(0)
     other = build_model(replace(scorer_config("tiny"), head_hidden=8)).eval()
@@ -56,21 +63,7 @@ def test_the_command_folds_the_start_onto_the_fine_tunes_channels_and_records_bo
     save_checkpoint(start, tmp_path / "start.pt")
     save_checkpoint(tuned, tmp_path / "tuned.pt", provenance={"stage": "finetune", "settings": {"seed": 4}})
     out = tmp_path / "wise" / "best.pt"
-    res = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "interpolate",
-            "--init",
-            str(tmp_path / "start.pt"),
-            "--finetuned",
-            str(tmp_path / "tuned.pt"),
-            "--alpha",
-            "0.25",
-            "--out",
-            str(out),
-        ],
-    )
+    res = run_interpolate(tmp_path / "start.pt", tmp_path / "tuned.pt", 0.25, out)
     assert res.exit_code == 0, res.output
     mixed, prov = load_checkpoint(out)
     assert tuple(mixed.cfg.gray_channels) == NEIGHBOURS

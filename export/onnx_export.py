@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +314,12 @@ def _load_inputs(path: Path | None) -> list[Feeds]:
     help="An .npz with real inputs (slices+prompt, or image) to check parity on, besides random ones.",
 )
 @click.option("--variant", "variants", multiple=True, type=click.Choice(["fp16", "int8"]), help="Also write.")
+@click.option(
+    "--views",
+    type=click.Choice(["1", "2", "4", "8"]),
+    default=None,
+    help="Score the average of this many orientations of the square (scorer; default: the checkpoint's).",
+)
 @click.option("--description", default="", help="Record description.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the registry's default for its task.")
 def export_command(
@@ -323,6 +329,7 @@ def export_command(
     registry: Path | None,
     parity_inputs: Path | None,
     variants: tuple[str, ...],
+    views: str | None,
     description: str,
     make_default: bool,
 ) -> None:
@@ -336,6 +343,10 @@ def export_command(
         model, provenance = load_checkpoint(checkpoint)
     except CheckpointError as err:
         sys.exit(f"error: {err}")
+    if views is not None:
+        if not _is_scorer(model):
+            sys.exit(f"error: {checkpoint}: --views applies to a scorer, not a {model.cfg.task}")
+        model.cfg = replace(model.cfg, views=int(views))
     if not (provenance.get("settings") or {}).get("data"):
         provenance["trained_on"] = _engine_sources()
     registry = registry or registry_path()

@@ -93,7 +93,8 @@ def load_init(
     and different from its own (:func:`~.model.input_channels.remap_input_channels`), and given the context
     branch at 0 with ``context`` (:func:`~.model.global_context.add_global_context`), and its quadrant inputs
     at 0 with ``quadrants`` (:func:`~.model.global_context.add_context_quadrants`); in eval mode. All keep the
-    model's function."""
+    model's function. A model exported to average several orientations starts with ``views`` 1: training
+    shows one (``--augment`` draws it)."""
     from mediqa_sdk.registry import load_registry
 
     if Path(init).is_file():
@@ -104,6 +105,8 @@ def load_init(
 
         model, _ = model_from_registry(init)
         record = load_registry().models[init]
+    if getattr(model.cfg, "views", 1) != 1:
+        model.cfg = replace(model.cfg, views=1)
     before = tuple(getattr(model.cfg, "gray_channels", ())) or record.preprocess.gray_channels
     if channels and channels != before:  # new grey input, same function
         done = remap_input_channels(model, before, channels)
@@ -258,6 +261,13 @@ def _lr(step: int, settings: TrainSettings, progress: float) -> float:
     return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def _eta(elapsed: float, step: int, settings: TrainSettings) -> float:
+    """Seconds left: the sooner of the wall-clock budget and ``max_steps`` at the mean pace so far."""
+    by_time = settings.minutes * 60 - elapsed
+    by_steps = (settings.max_steps - step) * elapsed / max(1, step)
+    return max(0.0, min(by_time, by_steps))
+
+
 def train(
     settings: TrainSettings,
     batches: Iterable[Batch],
@@ -323,7 +333,7 @@ def train(
         done = elapsed >= settings.minutes * 60 or step >= settings.max_steps
         if step % 20 == 0:
             rate = images / max(1e-9, time.perf_counter() - t_images)
-            eta = max(0.0, settings.minutes * 60 - elapsed)
+            eta = _eta(elapsed, step, settings)
             log(
                 f"step {step}  loss {np.mean(losses[-20:]):.4f}  lr {lr:.2e}  {rate * 3600:,.0f} img/h  "
                 f"ETA {eta / 60:.1f} min"

@@ -214,6 +214,16 @@ def test_loop_learns_keeps_the_best_and_resumes(tmp_path):
     assert all(torch.equal(v, state[k]) for k, v in last.state_dict().items())
 
 
+def test_eta_is_the_sooner_of_the_time_budget_and_the_step_cap(tmp_path):
+    from mediqa_sdk.train.loop import _eta
+
+    capped = TrainSettings(stage="finetune", out_dir=str(tmp_path), minutes=600, max_steps=1000)
+    assert _eta(60.0, 100, capped) == pytest.approx(540.0)  # 900 steps at 0.6 s, long before 600 min
+    timed = TrainSettings(stage="finetune", out_dir=str(tmp_path), minutes=5, max_steps=100000)
+    assert _eta(60.0, 100, timed) == pytest.approx(240.0)  # the budget ends first
+    assert _eta(400.0, 100, timed) == 0.0
+
+
 def test_a_file_that_is_not_a_model_checkpoint_is_refused_in_one_line(tmp_path):
     from mediqa_sdk.train.model import CheckpointError, load_checkpoint
 

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "CLASSIFIER_PRESETS",
     "SCORER_PRESETS",
+    "VIEW_COUNTS",
     "BackboneConfig",
     "ClassifierConfig",
     "ScorerConfig",
@@ -23,6 +24,7 @@ __all__ = [
 IMAGE_SIZE = 224  # fixed by ONNX contract v1
 PROMPT_DIM = 21  # 2 dims + 3 modalities + 6 regions + 10 types (registry vocabulary v1)
 N_PHYSICS = 2  # ct_dose, mr_field_strength (normalised 0..1)
+VIEW_COUNTS = (1, 2, 4, 8)  # orientations of the square a scorer may average (each count is a group)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class ScorerConfig:
             as a difference between distant regions (an MR bias field) can move the score.
         context_quadrants: the context term also reads the mean of each 2x2 quadrant of the token grid less
             the slice mean (a coarse layout: a smooth intensity ramp shows there); needs ``global_context``.
+        views: how many orientations of the square the model scores and averages (1, 2, 4 or 8; see
+            :data:`~.maniqa.ORIENTATIONS`). Set at export (``mediqa export checkpoint --views``); training
+            shows one orientation, so a run starts from ``views`` 1.
     """
 
     name: str
@@ -118,6 +123,7 @@ class ScorerConfig:
     gray_channels: tuple[str, ...] = ()
     global_context: bool = False
     context_quadrants: bool = False
+    views: int = 1
     task: str = field(default="scorer", init=False)
 
     def __post_init__(self) -> None:
@@ -130,6 +136,8 @@ class ScorerConfig:
             raise ValueError(f"{self.name}: TAB heads {self.tab_heads} must divide the channel counts")
         if self.context_quadrants and (not self.global_context or grid % 2):
             raise ValueError(f"{self.name}: context_quadrants needs global_context and an even grid ({grid})")
+        if self.views not in VIEW_COUNTS:
+            raise ValueError(f"{self.name}: views must be one of {VIEW_COUNTS}, got {self.views}")
         if self.gray_channels and len(self.gray_channels) != 3:
             raise ValueError(f"{self.name}: gray_channels must name 3 recipes, got {self.gray_channels}")
 

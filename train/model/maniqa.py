@@ -20,9 +20,31 @@ from torch import nn
 from .backbones import Mlp, build_backbone
 from .config import ScorerConfig
 
-__all__ = ["MedIQAScorer", "ScorerOutput", "SwinLayer", "TransposedAttention", "slice_context"]
+__all__ = [
+    "ORIENTATIONS",
+    "MedIQAScorer",
+    "ScorerOutput",
+    "SwinLayer",
+    "TransposedAttention",
+    "orient",
+    "slice_context",
+]
 
 _EPS = 1e-6
+
+#: The eight orientations of the square as (quarter turns, mirrored), ordered so that the first 1, 2, 4 and 8
+#: each form a group: the image; its mirror; their turns by 180 degrees; the quarter turns.
+ORIENTATIONS: tuple[tuple[int, bool], ...] = (
+    (0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True)
+)  # fmt: skip
+
+
+def orient(images: torch.Tensor, turns: int, mirror: bool) -> torch.Tensor:
+    """``[..., H, H]`` turned by ``turns`` quarter turns as ``torch.rot90(dims=(-2, -1))``, then mirrored left
+    to right; written with flips and transposes, which every ONNX opset of the contract has."""
+    for _ in range(turns % 4):
+        images = images.flip(-1).transpose(-2, -1)
+    return images.flip(-1) if mirror else images
 
 
 class ScorerOutput(NamedTuple):
@@ -169,6 +191,10 @@ class MedIQAScorer(nn.Module):
     ``q = sum_j w_j s_j / (sum_j w_j + eps)`` (a convex combination, so 0..1);
     ``w̄ = softmax_S(Linear(mean_j t_j))``; ``Q = sum_i w̄_i q_i``;
     ``physics = sum_i w̄_i sigmoid(Linear(mean_j t_j))_i`` (K normalised physical parameters).
+
+    With ``cfg.views`` V > 1 the slices are scored in the first V :data:`ORIENTATIONS` at once and averaged:
+    ``q_i`` and the physics of a slice are the means over the views, the slice logits too (so
+    ``w̄ = softmax_S(mean_v Linear(mean_j t_j^v))``), and ``Q = sum_i w̄_i q_i`` as before.
     """
 
     def __init__(self, cfg: ScorerConfig) -> None:
@@ -223,7 +249,10 @@ class MedIQAScorer(nn.Module):
 
     def forward(self, slices: torch.Tensor, prompt: torch.Tensor) -> ScorerOutput:
         """See the class docstring."""
-        b, s = slices.shape[0], slices.shape[1]
+        b, s, v = slices.shape[0], slices.shape[1], self.cfg.views
+        if v > 1:  # [V*B, S, ...], view-major: the views of one slice lie B*S images apart
+            slices = torch.cat([orient(slices, t, m) for t, m in ORIENTATIONS[:v]], dim=0)
+            prompt = prompt.repeat(v, 1)
         images = slices.flatten(0, 1)
         prompts = prompt.unsqueeze(1).expand(-1, s, -1).flatten(0, 1)
         tokens = self.slice_features(images, prompts)
@@ -235,8 +264,16 @@ class MedIQAScorer(nn.Module):
         w_patch = torch.sigmoid(self.weight_branch(tokens)).squeeze(-1)
         q = (w_patch * s_patch).sum(1) / (w_patch.sum(1) + _EPS)
         pooled = tokens.mean(1)
-        weights = torch.softmax(self.slice_fc(pooled).reshape(b, s), dim=1)
+        slice_logits = self.slice_fc(pooled)
+        per_slice = torch.sigmoid(self.physics_fc(pooled))
+        if v > 1:
+            slice_logits = slice_logits.reshape(v, -1).mean(0)
+            q = q.reshape(v, -1).mean(0)
+            per_slice = per_slice.reshape(v, b * s, -1).mean(0)
+        # with one view the traced graph is that of every model exported before views existed, whose
+        # initializer names export/onnx_import.py finds by exporting the same graph again
+        weights = torch.softmax(slice_logits.reshape(b, s), dim=1)
         slice_scores = q.reshape(b, s)
         score = (weights * slice_scores).sum(1)
-        physics = (weights.unsqueeze(-1) * torch.sigmoid(self.physics_fc(pooled)).reshape(b, s, -1)).sum(1)
+        physics = (weights.unsqueeze(-1) * per_slice.reshape(b, s, -1)).sum(1)
         return ScorerOutput(score, slice_scores, weights, physics)

@@ -21,6 +21,7 @@ from mediqa_sdk.registry import ModelRecord
 from .data import Sample, iter_samples
 from .data.generator import NOISE_FLOOR_HU
 from .manifests import ManifestEntry
+from .model.maniqa import orient
 from .tensors import classifier_arrays, scorer_arrays
 
 if TYPE_CHECKING:
@@ -72,10 +73,7 @@ def dihedral(slices: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     Label-preserving for every degradation of the engine (none depends on the orientation the network sees),
     so the few real scans are not seen in one pose only and cannot simply be recognised.
     """
-    out = []
-    for x in slices:
-        x = torch.rot90(x, int(rng.integers(4)), dims=(-2, -1))
-        out.append(torch.flip(x, dims=(-1,)) if rng.random() < 0.5 else x)
+    out = [orient(x, int(rng.integers(4)), bool(rng.random() < 0.5)) for x in slices]
     return torch.stack(out).contiguous()
 
 
